@@ -1,0 +1,16 @@
+//! Who is calling, and what they may do.
+//!
+//! Handlers never check scopes themselves: they ask for an extractor (`OperatorCaller`,
+//! `TenantCaller<Admin>`, …) that only exists once the checks of section 1 passed, and tenant-owned
+//! data is reached through the `tenant_id` it carries.
+
+mod authenticator;
+mod extract;
+pub mod invalidation;
+pub mod key;
+mod limiter;
+mod usage;
+
+pub use authenticator::{Authenticator, Principal, TenantPrincipal};
+pub use extract::{Admin, Audit, OperatorCaller, RequiredScope, TenantCaller, Tokens};
+pub use usage::UsageRecorder;

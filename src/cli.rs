@@ -1,0 +1,194 @@
+//! The `spvault` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::key;
+use crate::config::Settings;
+use crate::crypto::Keyring;
+use crate::db::api_keys::{self, NewApiKey};
+use crate::db::audit_events::{insert_audit_event, NewAuditEvent};
+use crate::db::notify::{self, Invalidation};
+use crate::domain::{DisplayName, Scopes};
+use crate::startup::{prepare_database, Application};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spvault",
+    version,
+    about = "A credential vault for the Amazon Selling Partner API"
+)]
+pub struct Cli {
+    /// A TOML file with settings (environment variables win over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default command).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage operator keys (they manage tenants).
+    #[command(subcommand)]
+    OperatorKey(OperatorKeyCommand),
+    /// Print a fresh `ID:BASE64` master key entry.
+    Keygen {
+        /// The entry's id; give a higher one than the current key's when rotating.
+        #[arg(long, default_value_t = 1)]
+        id: i32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorKeyCommand {
+    /// Create an operator key and print it on stdout (nothing else goes to stdout).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List operator keys.
+    List,
+    /// Revoke an operator key.
+    Revoke { id: String },
+}
+
+impl Cli {
+    pub fn run(self) -> ExitCode {
+        match self.execute() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn execute(self) -> anyhow::Result<()> {
+        let settings = Settings::load(self.config.as_deref())?;
+        let command = self.command.unwrap_or(Command::Serve);
+        if let Command::Keygen { id } = command {
+            anyhow::ensure!(id > 0, "--id must be a positive integer");
+            println!("{}", Keyring::generate_entry(id));
+            return Ok(());
+        }
+        telemetry::init(&settings.log);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("could not start the async runtime")?;
+        runtime.block_on(async move {
+            match command {
+                Command::Serve => serve(settings).await,
+                Command::Migrate => {
+                    prepare_database(&settings).await?;
+                    eprintln!("migrations applied");
+                    Ok(())
+                }
+                Command::OperatorKey(cmd) => operator_key(settings, cmd).await,
+                Command::Keygen { .. } => unreachable!("handled before the runtime starts"),
+            }
+        })
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen.clone();
+    let app = Application::build(settings).await?;
+    tracing::info!(address = %listen, port = app.port(), "spvault is serving");
+    app.run_until_stopped().await?;
+    tracing::info!("spvault stopped");
+    Ok(())
+}
+
+async fn operator_key(settings: Settings, command: OperatorKeyCommand) -> anyhow::Result<()> {
+    let pool = prepare_database(&settings).await?;
+    match command {
+        OperatorKeyCommand::Create { name } => {
+            let name = DisplayName::parse(&name).map_err(|m| anyhow::anyhow!("--name {m}"))?;
+            let key = create_operator_key(&pool, &name).await?;
+            println!("{}", key.expose_secret());
+        }
+        OperatorKeyCommand::List => {
+            for key in api_keys::list_operator_keys(&pool).await? {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.to_rfc3339()),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{state}",
+                    key.id,
+                    key.name,
+                    key.created_at.to_rfc3339()
+                );
+            }
+        }
+        OperatorKeyCommand::Revoke { id } => {
+            let id = Uuid::try_parse(&id).context("the id is not a key id")?;
+            let mut tx = pool.begin().await?;
+            anyhow::ensure!(
+                api_keys::revoke_operator_key(&mut tx, id).await?,
+                "no operator key has the id {id}"
+            );
+            record_cli_event(&mut tx, "operator_key.revoked", id).await?;
+            notify::send(&mut tx, Invalidation::Key(id)).await?;
+            tx.commit().await?;
+            eprintln!("operator key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+/// Makes an operator key, stores its hash and records the fact; returns the key.
+pub async fn create_operator_key(
+    pool: &PgPool,
+    name: &DisplayName,
+) -> anyhow::Result<SecretString> {
+    let issued = key::issue_off_runtime().await?;
+    let mut tx = pool.begin().await?;
+    api_keys::insert_api_key(
+        &mut tx,
+        NewApiKey {
+            id: issued.id,
+            tenant_id: None,
+            name,
+            scopes: &Scopes::none(),
+            key_hash: &issued.hash,
+            expires_at: None,
+        },
+    )
+    .await?;
+    record_cli_event(&mut tx, "operator_key.created", issued.id).await?;
+    tx.commit().await?;
+    Ok(issued.key)
+}
+
+async fn record_cli_event(
+    conn: &mut sqlx::PgConnection,
+    action: &'static str,
+    key_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    insert_audit_event(
+        conn,
+        NewAuditEvent {
+            tenant_id: None,
+            api_key_id: None,
+            action,
+            resource_type: "operator_key",
+            resource_id: key_id.to_string(),
+            request_id: "cli",
+        },
+    )
+    .await
+}

@@ -1,0 +1,33 @@
+//! Every cryptographic primitive of the vault lives under this module; nothing else imports the
+//! crypto crates. Small, auditable pieces:
+//!
+//! - `keyring`   — master keys from configuration (`ID:BASE64`), the highest id encrypts.
+//! - `passwords` — argon2id hashes of API keys.
+//! - `keyed`     — keyed fingerprints (HMAC-SHA-256) for lookups that must not reveal their input.
+
+mod keyed;
+mod keyring;
+mod passwords;
+
+pub use keyed::KeyedHasher;
+pub use keyring::{Keyring, MasterKeyId};
+pub use passwords::{hash_secret, verify_secret};
+
+use rand::RngCore;
+
+// ---- randomness -----------------------------------------------------------------------------
+
+/// `N` bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A uniformly random value in `0..bound` (for jitter and the like; not for keys).
+pub fn random_below(bound: u64) -> u64 {
+    if bound == 0 {
+        return 0;
+    }
+    rand::rngs::OsRng.next_u64() % bound
+}

@@ -1,0 +1,82 @@
+//! The `audit_event` table: every change made through the API, written in the transaction of the
+//! change itself, so there is never a change without its record (or a record without its change).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::Limit;
+
+#[derive(Debug, Clone)]
+pub struct AuditEventRow {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub api_key_id: Option<Uuid>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub request_id: String,
+}
+
+/// A change to record. Holds ids and names of actions only: never a secret.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent<'a> {
+    pub tenant_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub request_id: &'a str,
+}
+
+pub async fn insert_audit_event(
+    conn: &mut PgConnection,
+    event: NewAuditEvent<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into audit_event (id, tenant_id, api_key_id, action, resource_type, resource_id, request_id)
+         values ($1, $2, $3, $4, $5, $6, $7)",
+        Uuid::now_v7(),
+        event.tenant_id,
+        event.api_key_id,
+        event.action,
+        event.resource_type,
+        event.resource_id,
+        event.request_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TimeRange {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[tracing::instrument(skip(pool))]
+pub async fn list_audit_events(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    range: TimeRange,
+    before: Uuid,
+    limit: Limit,
+) -> Result<Vec<AuditEventRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AuditEventRow,
+        "select id, at, api_key_id, action, resource_type, resource_id, request_id
+         from audit_event
+         where tenant_id = $1 and id < $2
+           and ($3::timestamptz is null or at >= $3)
+           and ($4::timestamptz is null or at < $4)
+         order by id desc limit $5",
+        tenant_id,
+        before,
+        range.since,
+        range.until,
+        limit.fetch()
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,103 @@
+//! Every SQL statement of the vault lives under this module, one file per table family, each
+//! function named for what it does. Tenant-owned rows are only ever reached through a tenant id.
+
+pub mod api_keys;
+pub mod audit_events;
+pub mod notify;
+pub mod tenants;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the database if it does not exist yet. Several replicas may race to do so.
+pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<()> {
+    let url = url.expose_secret();
+    if Postgres::database_exists(url)
+        .await
+        .context("could not reach PostgreSQL to check the database exists")?
+    {
+        return Ok(());
+    }
+    match Postgres::create_database(url).await {
+        Ok(()) => Ok(()),
+        // Another replica created it between our check and our create.
+        Err(err) if matches!(sql_state(&err).as_deref(), Some("42P04" | "23505")) => Ok(()),
+        Err(err) => Err(err).context("could not create the database"),
+    }
+}
+
+pub fn connect_options(url: &SecretString) -> anyhow::Result<PgConnectOptions> {
+    url.expose_secret()
+        .parse::<PgConnectOptions>()
+        .context("DATABASE_URL is not a valid PostgreSQL URL")
+}
+
+/// A pool that fails fast (503) instead of queueing forever when the database is gone.
+pub fn pool(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(2))
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options)
+}
+
+/// Applies pending migrations. sqlx holds a PostgreSQL advisory lock meanwhile, so replicas that
+/// start together apply each migration once.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("could not apply database migrations")
+}
+
+/// Whether every migration this build knows is applied (for `/readyz`).
+pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar!("select version from _sqlx_migrations where success order by version")
+            .fetch_all(pool)
+            .await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.binary_search(&m.version).is_ok()))
+}
+
+pub fn sql_state(err: &sqlx::Error) -> Option<String> {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned())
+}
+
+/// The name of the unique constraint `err` violated, if that is what it is.
+pub fn violated_unique_constraint(err: &sqlx::Error) -> Option<&str> {
+    let db = err.as_database_error()?;
+    if db.is_unique_violation() {
+        db.constraint()
+    } else {
+        None
+    }
+}
+
+/// Errors that mean "the database cannot be reached" rather than "the query is wrong".
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exception; 57P0x: the server is shutting down or restarting;
+        // 53xxx: out of resources.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P0") || code.starts_with("53")
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,16 @@
+//! spvault: a multi-tenant credential vault for the Amazon Selling Partner API.
+//!
+//! The crate is organised so that every module has one job; see `README.md` for the map.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

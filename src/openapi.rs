@@ -1,0 +1,82 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use std::sync::LazyLock;
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "spvault",
+        description = "A multi-tenant credential vault for the Amazon Selling Partner API. \
+            Errors are `application/problem+json` with a stable `code`."
+    ),
+    paths(
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::tenants::create,
+        routes::tenants::list,
+        routes::tenants::get,
+        routes::tenants::update,
+        routes::tenants::delete,
+        routes::api_keys::create,
+        routes::api_keys::list,
+        routes::api_keys::revoke,
+        routes::audit_events::list,
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&BearerKeys),
+    tags(
+        (name = "tenants", description = "Tenants (operator keys)"),
+        (name = "api-keys", description = "A tenant's API keys (scope `admin`)"),
+        (name = "audit", description = "The audit trail (scope `audit`)"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, description) in [
+            (
+                "operator_key",
+                "An operator key, made with `spvault operator-key create`",
+            ),
+            (
+                "tenant_key",
+                "A tenant API key; its scopes limit what it may do",
+            ),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("spv_<key id>_<secret>")
+                        .description(Some(description))
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serializes")
+});
+
+/// `GET /openapi.json`
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}

@@ -1,0 +1,231 @@
+//! Request parsing shared by the handlers: JSON bodies, list queries and ids in paths, each
+//! failing with the contract's error (400 malformed, 413 too large, 422 per field, 404 bad id).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::domain::{Cursor, Limit};
+use crate::error::{ApiError, FieldError};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Binds each `$var` to the parsed value of its field, or answers `422` listing every field that
+/// failed to parse.
+macro_rules! parse_fields {
+    ($($var:ident = $field:expr => $parse:expr),+ $(,)?) => {
+        let mut errors = Vec::new();
+        $(
+            let $var = match $parse {
+                Ok(value) => Some(value),
+                Err(message) => {
+                    errors.push($crate::error::FieldError::new($field, message));
+                    None
+                }
+            };
+        )+
+        if !errors.is_empty() {
+            return Err($crate::error::ApiError::Validation(errors));
+        }
+        $( let Some($var) = $var else { unreachable!("every field parsed") }; )+
+    };
+}
+pub(crate) use parse_fields;
+
+/// A JSON request body of type `T` (unknown fields refused by `T`'s `deny_unknown_fields`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            let bytes = body.await?;
+            parse_json(&bytes).map(JsonBody)
+        })
+    }
+}
+
+/// Reads at most 64 KiB of a body that claims to be JSON.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<Bytes, ApiError>>>> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        });
+    let bytes = Bytes::from_request(req, payload);
+    Box::pin(async move {
+        let bytes = bytes
+            .await
+            .map_err(|err| match err.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
+                _ => ApiError::Malformed("the request body could not be read".into()),
+            })?;
+        if bytes.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        if !is_json {
+            return Err(ApiError::Malformed(
+                "the request body must be JSON, with Content-Type: application/json".into(),
+            ));
+        }
+        Ok(bytes)
+    })
+}
+
+/// Parses JSON: syntax errors and unknown fields are `400`, wrong or missing values `422`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer
+        .end()
+        .map_err(|err| ApiError::Malformed(format!("the request body is not valid JSON: {err}")))?;
+    Ok(value)
+}
+
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if !inner.is_data() {
+        return ApiError::Malformed(format!("the request body is not valid JSON: {inner}"));
+    }
+    // serde's messages name no secret value: they describe types and field names only.
+    let message = strip_position(&inner.to_string());
+    if message.starts_with("unknown field") {
+        return ApiError::Malformed(format!("the request body has an {message}"));
+    }
+    let parent = if path == "." { None } else { Some(path) };
+    let field = match missing_field(&message) {
+        Some(name) => parent.map_or_else(|| name.to_owned(), |p| format!("{p}.{name}")),
+        None => parent.unwrap_or_else(|| "body".to_owned()),
+    };
+    ApiError::Validation(vec![FieldError::new(field, message)])
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// serde_json appends " at line L column C"; people do not need it for a field error.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `?limit=&cursor=` of every list.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<Limit, String> {
+        Limit::parse(self.limit.as_deref())
+    }
+
+    pub fn cursor(&self) -> Result<Option<Cursor>, String> {
+        self.cursor.as_deref().map(Cursor::parse).transpose()
+    }
+}
+
+/// An RFC 3339 time from a query parameter.
+pub fn parse_time(value: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| "must be an RFC 3339 time such as 2026-01-31T12:00:00Z".to_owned())
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u8,
+    }
+
+    fn code_and_field(bytes: &[u8]) -> (&'static str, Option<String>) {
+        match parse_json::<Body>(bytes) {
+            Ok(_) => ("ok", None),
+            Err(ApiError::Validation(errors)) => {
+                ("validation_failed", Some(errors[0].field.clone()))
+            }
+            Err(err) => (err.code(), None),
+        }
+    }
+
+    #[test]
+    fn json_errors_are_classified() {
+        assert_eq!(code_and_field(br#"{"name":"x"}"#).0, "ok");
+        assert_eq!(code_and_field(b"{").0, "malformed_request");
+        assert_eq!(code_and_field(b"").0, "malformed_request");
+        assert_eq!(
+            code_and_field(br#"{"name":"x"} trailing"#).0,
+            "malformed_request"
+        );
+        assert_eq!(
+            code_and_field(br#"{"name":"x","extra":1}"#).0,
+            "malformed_request"
+        );
+        assert_eq!(
+            code_and_field(br#"{}"#),
+            ("validation_failed", Some("name".into()))
+        );
+        assert_eq!(
+            code_and_field(br#"{"name":5}"#),
+            ("validation_failed", Some("name".into()))
+        );
+        assert_eq!(
+            code_and_field(br#"{"name":"x","inner":{"n":300}}"#),
+            ("validation_failed", Some("inner.n".into()))
+        );
+        assert_eq!(
+            code_and_field(br#"{"name":"x","inner":{}}"#),
+            ("validation_failed", Some("inner.n".into()))
+        );
+        assert_eq!(code_and_field(b"[1]").0, "validation_failed");
+    }
+
+    #[test]
+    fn deep_json_is_refused_not_overflowed() {
+        let deep = "[".repeat(100_000);
+        let err = parse_json::<serde_json::Value>(deep.as_bytes()).unwrap_err();
+        assert_eq!(err.code(), "malformed_request");
+    }
+}

@@ -1,0 +1,51 @@
+//! Liveness and readiness.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use sqlx::PgPool;
+use utoipa::ToSchema;
+
+use crate::startup::Readiness;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the check passed, else `unavailable`.
+    status: &'static str,
+    /// Why the vault is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// The process is running.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, body = Health, example = json!({"status": "ok"}))))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        reason: None,
+    })
+}
+
+/// The database answers, every migration is applied and the master key matches the database.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn readyz(pool: web::Data<PgPool>, readiness: web::Data<Readiness>) -> HttpResponse {
+    let reason = match crate::db::migrations_applied(&pool).await {
+        Ok(true) => readiness.problem(),
+        Ok(false) => Some("database migrations are not all applied".to_owned()),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check could not reach the database");
+            Some("the database does not answer".to_owned())
+        }
+    };
+    match reason {
+        None => HttpResponse::Ok().json(Health {
+            status: "ok",
+            reason: None,
+        }),
+        Some(reason) => HttpResponse::ServiceUnavailable().json(Health {
+            status: "unavailable",
+            reason: Some(reason),
+        }),
+    }
+}

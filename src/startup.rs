@@ -1,0 +1,134 @@
+//! Building and running the service: database, background tasks, HTTP server.
+
+use std::net::TcpListener;
+use std::sync::{Arc, RwLock};
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+
+use crate::auth::{invalidation, Authenticator};
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::routes::{self, extract::MAX_BODY_BYTES};
+use crate::{db, telemetry};
+
+/// Why the service should not receive traffic, if it should not (beyond the database checks).
+#[derive(Default)]
+pub struct Readiness {
+    problem: RwLock<Option<String>>,
+}
+
+impl Readiness {
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_problem(&self, problem: impl Into<String>) {
+        *self.problem.write().unwrap_or_else(|e| e.into_inner()) = Some(problem.into());
+    }
+}
+
+/// Creates the database if needed, applies migrations and returns a pool.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
+    db::create_database_if_missing(&settings.database_url).await?;
+    let pool = db::pool(
+        db::connect_options(&settings.database_url)?,
+        settings.db_max_connections,
+    );
+    db::migrate(&pool).await?;
+    Ok(pool)
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: PgPool,
+    authenticator: web::Data<Authenticator>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let _keyring = settings.keyring()?;
+        let pool = prepare_database(&settings).await?;
+
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("could not listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+
+        let authenticator = web::Data::new(Authenticator::new(pool.clone(), &settings));
+        let background = vec![
+            tokio::spawn(invalidation::run(
+                pool.clone(),
+                authenticator.clone().into_inner(),
+            )),
+            tokio::spawn({
+                let usage = authenticator.usage();
+                let pool = pool.clone();
+                async move { usage.run(pool).await }
+            }),
+        ];
+
+        let readiness = web::Data::new(Readiness::default());
+        let pool_data = web::Data::new(pool.clone());
+        let auth_data = authenticator.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(telemetry::request_middleware))
+                .app_data(pool_data.clone())
+                .app_data(auth_data.clone())
+                .app_data(readiness.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(web::PathConfig::default().error_handler(|_, _| {
+                    ApiError::NotFound("no resource has that id".into()).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    ApiError::Malformed(format!("the query string is malformed: {err}")).into()
+                }))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers.max(1));
+        }
+
+        Ok(Self {
+            port,
+            server: server.run(),
+            pool,
+            authenticator,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.authenticator.clone().into_inner()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish (up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}

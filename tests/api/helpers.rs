@@ -1,0 +1,226 @@
+//! `spawn_app()`: the vault on a free port against a fresh database of its own, and a client
+//! with one method per endpoint.
+
+use std::sync::Arc;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use spvault::auth::Authenticator;
+use spvault::config::Settings;
+use spvault::crypto::Keyring;
+use spvault::domain::DisplayName;
+use spvault::startup::Application;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A database made for one test and dropped after it.
+pub struct TestDatabase {
+    pub name: String,
+}
+
+impl TestDatabase {
+    fn new() -> Self {
+        Self {
+            name: format!("spvault_test_{}", Uuid::new_v4().simple()),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{POSTGRES}/{}", self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside of any usable runtime: do the work on a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for dropping the test database");
+            runtime.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&format!("{POSTGRES}/postgres")).await {
+                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub settings: Settings,
+    pub authenticator: Arc<Authenticator>,
+    pub client: reqwest::Client,
+    pub operator_key: String,
+    pub database: Arc<TestDatabase>,
+}
+
+/// Settings for a test: a fresh master key, port 0, one worker.
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::with_database(database_url);
+    settings.listen = "127.0.0.1:0".into();
+    settings.master_keys = Some(Keyring::generate_entry(1).into());
+    settings.workers = Some(2);
+    settings.db_max_connections = 5;
+    settings.log = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = Arc::new(TestDatabase::new());
+    let mut settings = test_settings(&database.url());
+    customize(&mut settings);
+    let mut app = start(settings, database).await;
+    app.operator_key = app.create_operator_key("test-operator").await;
+    app
+}
+
+/// Starts the application with `settings` (which name `database`).
+pub async fn start(settings: Settings, database: Arc<TestDatabase>) -> TestApp {
+    spvault::telemetry::init(&settings.log);
+    let application = Application::build(settings.clone())
+        .await
+        .expect("the application builds");
+    let port = application.port();
+    let pool = application.pool().clone();
+    let authenticator = application.authenticator();
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        pool,
+        settings,
+        authenticator,
+        client: reqwest::Client::new(),
+        operator_key: String::new(),
+        database,
+    }
+}
+
+/// An API key as a test holds it.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub id: String,
+    pub key: String,
+}
+
+impl TestApp {
+    /// Another replica on the same database (with the same master key).
+    pub async fn another_instance(&self) -> TestApp {
+        let mut app = start(self.settings.clone(), Arc::clone(&self.database)).await;
+        app.operator_key = self.operator_key.clone();
+        app
+    }
+
+    pub async fn create_operator_key(&self, name: &str) -> String {
+        let name = DisplayName::parse(name).unwrap();
+        spvault::cli::create_operator_key(&self.pool, &name)
+            .await
+            .expect("an operator key")
+            .expose_secret()
+            .to_owned()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    pub fn authed(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(key)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.authed(Method::GET, path, key).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.authed(Method::POST, path, key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.authed(Method::PATCH, path, key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Response {
+        self.authed(Method::DELETE, path, key).send().await.unwrap()
+    }
+
+    /// Creates a tenant; returns its JSON and its first admin key.
+    pub async fn create_tenant(&self, name: &str) -> (Value, Key) {
+        let response = self
+            .post("/v1/tenants", &self.operator_key, &json!({ "name": name }))
+            .await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        let key = Key {
+            id: body["admin_key"]["id"].as_str().unwrap().to_owned(),
+            key: body["admin_key"]["key"].as_str().unwrap().to_owned(),
+        };
+        (body["tenant"].clone(), key)
+    }
+
+    /// Creates a key with `scopes` in the tenant of `admin`.
+    pub async fn create_key(&self, admin: &Key, scopes: &[&str]) -> Key {
+        let response = self
+            .post(
+                "/v1/api-keys",
+                &admin.key,
+                &json!({"name": format!("{scopes:?}"), "scopes": scopes}),
+            )
+            .await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        Key {
+            id: body["id"].as_str().unwrap().to_owned(),
+            key: body["key"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// Asserts the status and returns the JSON body (`Null` when there is none).
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Asserts a problem+json error with `status` and `code`; returns its body.
+pub async fn expect_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert!(response.headers().contains_key("x-request-id"));
+    let body = expect_status(response, status).await;
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], "about:blank");
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    body
+}

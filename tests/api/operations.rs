@@ -1,0 +1,87 @@
+use reqwest::{Method, StatusCode};
+
+use crate::helpers::{expect_status, spawn_app};
+
+#[tokio::test]
+async fn healthz_says_ok() {
+    let app = spawn_app().await;
+    let response = app.request(Method::GET, "/healthz").send().await.unwrap();
+    let body = expect_status(response, StatusCode::OK).await;
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_is_ok_when_the_database_is_migrated() {
+    let app = spawn_app().await;
+    let response = app.request(Method::GET, "/readyz").send().await.unwrap();
+    let body = expect_status(response, StatusCode::OK).await;
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_a_migration_is_missing() {
+    let app = spawn_app().await;
+    sqlx::query("delete from _sqlx_migrations")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app.request(Method::GET, "/readyz").send().await.unwrap();
+    let body = expect_status(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(body["reason"].as_str().unwrap().contains("migrations"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let response = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap();
+    let doc = expect_status(response, StatusCode::OK).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, method) in [
+        ("/v1/tenants", "post"),
+        ("/v1/tenants", "get"),
+        ("/v1/tenants/{tenant_id}", "get"),
+        ("/v1/tenants/{tenant_id}", "patch"),
+        ("/v1/tenants/{tenant_id}", "delete"),
+        ("/v1/api-keys", "post"),
+        ("/v1/api-keys", "get"),
+        ("/v1/api-keys/{key_id}", "delete"),
+        ("/v1/audit-events", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is missing"
+        );
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["tenant_key"]["scheme"], "bearer");
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn a_sane_request_id_is_echoed_and_a_bad_one_replaced() {
+    let app = spawn_app().await;
+    let response = app
+        .request(Method::GET, "/healthz")
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-42");
+
+    let too_long = "x".repeat(65);
+    let response = app
+        .request(Method::GET, "/healthz")
+        .header("x-request-id", &too_long)
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(id, too_long);
+    assert!(!id.is_empty());
+}
