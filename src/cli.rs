@@ -16,6 +16,7 @@ use crate::db::api_keys::{self, NewApiKey};
 use crate::db::audit_events::{insert_audit_event, NewAuditEvent};
 use crate::db::notify::{self, Invalidation};
 use crate::domain::{DisplayName, Scopes};
+use crate::keystore::KeyStore;
 use crate::startup::{prepare_database, Application};
 use crate::telemetry;
 
@@ -43,6 +44,13 @@ enum Command {
     /// Manage operator keys (they manage tenants).
     #[command(subcommand)]
     OperatorKey(OperatorKeyCommand),
+    /// Re-wrap every tenant data key under the newest master key (safe while `serve` runs,
+    /// safe to interrupt and run again); afterwards older master keys can be removed.
+    RotateMasterKey {
+        /// Data keys re-wrapped per transaction.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        batch: i64,
+    },
     /// Print a fresh `ID:BASE64` master key entry.
     Keygen {
         /// The entry's id; give a higher one than the current key's when rotating.
@@ -97,6 +105,7 @@ impl Cli {
                     Ok(())
                 }
                 Command::OperatorKey(cmd) => operator_key(settings, cmd).await,
+                Command::RotateMasterKey { batch } => rotate_master_key(settings, batch).await,
                 Command::Keygen { .. } => unreachable!("handled before the runtime starts"),
             }
         })
@@ -109,6 +118,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(address = %listen, port = app.port(), "spvault is serving");
     app.run_until_stopped().await?;
     tracing::info!("spvault stopped");
+    Ok(())
+}
+
+async fn rotate_master_key(settings: Settings, batch: i64) -> anyhow::Result<()> {
+    let keyring = settings.keyring()?;
+    let pool = prepare_database(&settings).await?;
+    let keystore = KeyStore::new(keyring, pool, Default::default());
+    keystore.verify_against_database().await?;
+    let current = keystore.current_master_key_id();
+    let done = keystore
+        .rotate(batch, |done, total| {
+            println!("re-wrapped {done} of {total} tenant data keys under master key {current}");
+        })
+        .await?;
+    println!(
+        "done: {done} re-wrapped; every tenant data key is wrapped by master key {current}. \
+         Older master keys can now be removed from SPVAULT_MASTER_KEYS."
+    );
     Ok(())
 }
 

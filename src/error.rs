@@ -70,6 +70,11 @@ pub enum ApiError {
         "Login with Amazon rejected this application's client credentials; replace its client secret"
     )]
     ClientCredentialsRejected,
+    #[error(
+        "the stored {0} cannot be decrypted where it is (it was altered or copied from another \
+         row); replace it"
+    )]
+    CredentialUnreadable(&'static str),
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
     #[error("one or more fields are invalid")]
@@ -83,6 +88,10 @@ pub enum ApiError {
     UpstreamUnavailable { retry_after_secs: u64 },
     #[error("the vault's database is unavailable; nothing was served or changed")]
     Unavailable(#[source] anyhow::Error),
+    #[error(
+        "this tenant's secrets cannot be opened by this replica: its master keys are misconfigured"
+    )]
+    KeysUnavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -107,11 +116,12 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::SellerAuthorizationRevoked => "seller_authorization_revoked",
             Self::ClientCredentialsRejected => "client_credentials_rejected",
+            Self::CredentialUnreadable(_) => "credential_unreadable",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::UpstreamUnavailable { .. } => "upstream_unavailable",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::KeysUnavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -122,7 +132,7 @@ impl ApiError {
                 retry_after_secs, ..
             }
             | Self::UpstreamUnavailable { retry_after_secs } => Some((*retry_after_secs).max(1)),
-            Self::Unavailable(_) => Some(1),
+            Self::Unavailable(_) | Self::KeysUnavailable(_) => Some(1),
             _ => None,
         }
     }
@@ -165,11 +175,12 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_)
             | Self::SellerAuthorizationRevoked
-            | Self::ClientCredentialsRejected => StatusCode::CONFLICT,
+            | Self::ClientCredentialsRejected
+            | Self::CredentialUnreadable(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::UpstreamUnavailable { .. } | Self::Unavailable(_) => {
+            Self::UpstreamUnavailable { .. } | Self::Unavailable(_) | Self::KeysUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -180,6 +191,15 @@ impl ResponseError for ApiError {
         match self {
             Self::Internal(err) => tracing::error!(error = ?err, "internal error"),
             Self::Unavailable(err) => tracing::warn!(error = ?err, "database unavailable"),
+            Self::KeysUnavailable(err) => {
+                tracing::error!(error = ?err, "master keys misconfigured")
+            }
+            Self::CredentialUnreadable(what) => {
+                tracing::error!(
+                    credential = what,
+                    "a stored credential does not open in its place"
+                )
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());

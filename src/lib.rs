@@ -10,6 +10,8 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod invalidation;
+pub mod keystore;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

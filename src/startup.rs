@@ -10,9 +10,11 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use crate::auth::{invalidation, Authenticator};
+use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::invalidation::{self, Caches};
+use crate::keystore::KeyStore;
 use crate::routes::{self, extract::MAX_BODY_BYTES};
 use crate::{db, telemetry};
 
@@ -51,25 +53,30 @@ pub struct Application {
     server: Server,
     pool: PgPool,
     authenticator: web::Data<Authenticator>,
+    keystore: web::Data<KeyStore>,
     background: Vec<JoinHandle<()>>,
 }
 
 impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let _keyring = settings.keyring()?;
+        let keyring = settings.keyring()?;
         let pool = prepare_database(&settings).await?;
+        let readiness = Arc::new(Readiness::default());
+        let keystore = web::Data::new(KeyStore::new(keyring, pool.clone(), Arc::clone(&readiness)));
+        keystore.verify_against_database().await?;
 
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("could not listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
 
         let authenticator = web::Data::new(Authenticator::new(pool.clone(), &settings));
+        let caches = Caches::new(vec![
+            authenticator.clone().into_inner(),
+            keystore.clone().into_inner(),
+        ]);
         let background = vec![
-            tokio::spawn(invalidation::run(
-                pool.clone(),
-                authenticator.clone().into_inner(),
-            )),
+            tokio::spawn(invalidation::run(pool.clone(), caches.clone())),
             tokio::spawn({
                 let usage = authenticator.usage();
                 let pool = pool.clone();
@@ -77,15 +84,19 @@ impl Application {
             }),
         ];
 
-        let readiness = web::Data::new(Readiness::default());
+        let readiness = web::Data::from(readiness);
         let pool_data = web::Data::new(pool.clone());
         let auth_data = authenticator.clone();
+        let keystore_data = keystore.clone();
+        let caches = web::Data::new(caches);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(telemetry::request_middleware))
                 .app_data(pool_data.clone())
                 .app_data(auth_data.clone())
                 .app_data(readiness.clone())
+                .app_data(keystore_data.clone())
+                .app_data(caches.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
                     ApiError::NotFound("no resource has that id".into()).into()
@@ -107,6 +118,7 @@ impl Application {
             server: server.run(),
             pool,
             authenticator,
+            keystore,
             background,
         })
     }
@@ -121,6 +133,10 @@ impl Application {
 
     pub fn authenticator(&self) -> Arc<Authenticator> {
         self.authenticator.clone().into_inner()
+    }
+
+    pub fn keystore(&self) -> Arc<KeyStore> {
+        self.keystore.clone().into_inner()
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish (up to 30 s).

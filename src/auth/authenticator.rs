@@ -28,6 +28,7 @@ use crate::db::api_keys::{self, KeyCredentialRow};
 use crate::db::notify::Invalidation;
 use crate::domain::Scopes;
 use crate::error::ApiError;
+use crate::invalidation::Invalidate;
 
 /// A caller whose key verified and is in force.
 #[derive(Debug, Clone)]
@@ -235,7 +236,7 @@ impl Authenticator {
     }
 
     /// Forgets what may have changed. Called on notifications and right after local changes.
-    pub fn invalidate(&self, what: Invalidation) {
+    fn forget(&self, what: Invalidation) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match what {
             Invalidation::Key(id) => self.states.invalidate(&id),
@@ -243,9 +244,16 @@ impl Authenticator {
             Invalidation::Tenant(_) => self.states.invalidate_all(),
         }
     }
+}
 
-    /// The listener (re)connected or lost its connection: notifications may have been missed.
-    pub fn set_listener_connected(&self, connected: bool) {
+impl Invalidate for Authenticator {
+    fn invalidate(&self, what: Invalidation) {
+        self.forget(what);
+    }
+
+    /// Notifications may have been missed: forget every state; trust the cache only while
+    /// connected.
+    fn listener_changed(&self, connected: bool) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.states.invalidate_all();
         self.listener_connected.store(connected, Ordering::Release);

@@ -6,7 +6,6 @@
 
 mod authenticator;
 mod extract;
-pub mod invalidation;
 pub mod key;
 mod limiter;
 mod usage;

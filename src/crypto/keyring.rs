@@ -10,13 +10,18 @@ use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use secrecy::SecretBox;
+use secrecy::{ExposeSecret, SecretBox};
 
 pub type MasterKeyId = i32;
 
 pub struct MasterKey {
-    #[allow(dead_code)] // read by the envelope encryption of tenant data keys
     bytes: SecretBox<[u8; 32]>,
+}
+
+impl MasterKey {
+    pub(super) fn bytes(&self) -> &[u8; 32] {
+        self.bytes.expose_secret()
+    }
 }
 
 /// The configured master keys. `Debug` shows the ids only.

@@ -4,13 +4,19 @@
 //! - `keyring`   — master keys from configuration (`ID:BASE64`), the highest id encrypts.
 //! - `passwords` — argon2id hashes of API keys.
 //! - `keyed`     — keyed fingerprints (HMAC-SHA-256) for lookups that must not reveal their input.
+//! - `envelope`  — AES-256-GCM: tenant data keys wrapped by master keys, secrets sealed in place.
 
+mod envelope;
 mod keyed;
 mod keyring;
 mod passwords;
 
+pub use envelope::{
+    master_key_check, open, seal, unwrap_data_key, verify_master_key_check, wrap_data_key,
+    CryptoError, DataKey, Place,
+};
 pub use keyed::KeyedHasher;
-pub use keyring::{Keyring, MasterKeyId};
+pub use keyring::{Keyring, MasterKey, MasterKeyId};
 pub use passwords::{hash_secret, verify_secret};
 
 use rand::RngCore;

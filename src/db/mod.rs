@@ -2,8 +2,11 @@
 //! function named for what it does. Tenant-owned rows are only ever reached through a tenant id.
 
 pub mod api_keys;
+pub mod applications;
 pub mod audit_events;
+pub mod data_keys;
 pub mod notify;
+pub mod sellers;
 pub mod tenants;
 
 use std::time::Duration;
@@ -79,6 +82,16 @@ pub fn sql_state(err: &sqlx::Error) -> Option<String> {
 pub fn violated_unique_constraint(err: &sqlx::Error) -> Option<&str> {
     let db = err.as_database_error()?;
     if db.is_unique_violation() {
+        db.constraint()
+    } else {
+        None
+    }
+}
+
+/// The name of the foreign key constraint `err` violated, if that is what it is.
+pub fn violated_foreign_key(err: &sqlx::Error) -> Option<&str> {
+    let db = err.as_database_error()?;
+    if db.is_foreign_key_violation() {
         db.constraint()
     } else {
         None

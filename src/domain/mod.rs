@@ -1,10 +1,15 @@
 //! Parsed values. Each type can only be built by parsing, so the rest of the code only ever sees
 //! values that passed the contract's rules. Parse errors are messages for a `422` field error.
 
+mod credentials;
 mod names;
 mod pagination;
 mod scope;
 
+pub use credentials::{
+    ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken, Region, SellingPartnerId,
+    MAX_CREDENTIAL_BYTES,
+};
 pub use names::{DisplayName, TenantName};
 pub use pagination::{start as page_start, Cursor, Limit, Page};
 pub use scope::{Scope, Scopes};

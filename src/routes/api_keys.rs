@@ -11,12 +11,13 @@ use uuid::Uuid;
 use super::extract::{parse_fields, JsonBody, PageQuery};
 use super::no_content;
 use crate::audit::Actor;
-use crate::auth::{key, Admin, Authenticator, TenantCaller};
+use crate::auth::{key, Admin, TenantCaller};
 use crate::db::api_keys::{self, ApiKeyRow, NewApiKey};
 use crate::db::notify::{self, Invalidation};
 use crate::db::tenants;
 use crate::domain::{self, DisplayName, Page, Scope, Scopes};
 use crate::error::ApiError;
+use crate::invalidation::Caches;
 use crate::telemetry::RequestId;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -194,7 +195,7 @@ pub async fn revoke(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
     pool: web::Data<PgPool>,
-    auth: web::Data<Authenticator>,
+    caches: web::Data<Caches>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -228,6 +229,6 @@ pub async fn revoke(
         .await?;
     notify::send(&mut tx, Invalidation::Key(id)).await?;
     tx.commit().await?;
-    auth.invalidate(Invalidation::Key(id));
+    caches.invalidate(Invalidation::Key(id));
     Ok(no_content())
 }

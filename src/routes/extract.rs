@@ -133,6 +133,16 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// For `Option<Option<T>>` fields of a PATCH body: absent is `None`, `null` is `Some(None)`.
+/// (Use with `#[serde(default, deserialize_with = "present")]`.)
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// `?limit=&cursor=` of every list.
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {

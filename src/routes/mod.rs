@@ -2,61 +2,75 @@
 //! parses), call a module below, respond.
 
 pub mod api_keys;
+pub mod applications;
 pub mod audit_events;
 pub(crate) mod extract;
 pub mod health;
+pub mod sellers;
 pub mod tenants;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, Resource};
 
 use crate::error::ApiError;
 
+/// A resource that answers `405` to methods it has no route for.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
 /// Mounts every route of the API on `cfg`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(health::healthz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(health::readyz))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(crate::openapi::serve))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/tenants")
-            .route(web::post().to(tenants::create))
-            .route(web::get().to(tenants::list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/tenants/{tenant_id}")
-            .route(web::get().to(tenants::get))
-            .route(web::patch().to(tenants::update))
-            .route(web::delete().to(tenants::delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/api-keys")
-            .route(web::post().to(api_keys::create))
-            .route(web::get().to(api_keys::list))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/api-keys/{key_id}")
-            .route(web::delete().to(api_keys::revoke))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/audit-events")
-            .route(web::get().to(audit_events::list))
-            .default_service(web::to(method_not_allowed)),
-    );
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/openapi.json").route(web::get().to(crate::openapi::serve)))
+        .service(
+            resource("/v1/tenants")
+                .route(web::post().to(tenants::create))
+                .route(web::get().to(tenants::list)),
+        )
+        .service(
+            resource("/v1/tenants/{tenant_id}")
+                .route(web::get().to(tenants::get))
+                .route(web::patch().to(tenants::update))
+                .route(web::delete().to(tenants::delete)),
+        )
+        .service(
+            resource("/v1/api-keys")
+                .route(web::post().to(api_keys::create))
+                .route(web::get().to(api_keys::list)),
+        )
+        .service(resource("/v1/api-keys/{key_id}").route(web::delete().to(api_keys::revoke)))
+        .service(
+            resource("/v1/applications")
+                .route(web::post().to(applications::create))
+                .route(web::get().to(applications::list)),
+        )
+        .service(
+            resource("/v1/applications/{application_id}")
+                .route(web::get().to(applications::get))
+                .route(web::patch().to(applications::update))
+                .route(web::delete().to(applications::delete)),
+        )
+        .service(
+            resource("/v1/applications/{application_id}/client-secret")
+                .route(web::put().to(applications::replace_client_secret)),
+        )
+        .service(
+            resource("/v1/sellers")
+                .route(web::post().to(sellers::create))
+                .route(web::get().to(sellers::list)),
+        )
+        .service(
+            resource("/v1/sellers/{seller_id}")
+                .route(web::get().to(sellers::get))
+                .route(web::patch().to(sellers::update))
+                .route(web::delete().to(sellers::delete)),
+        )
+        .service(
+            resource("/v1/sellers/{seller_id}/refresh-token")
+                .route(web::put().to(sellers::replace_refresh_token)),
+        )
+        .service(resource("/v1/audit-events").route(web::get().to(audit_events::list)));
 }
 
 /// Unknown routes.

@@ -11,11 +11,13 @@ use super::api_keys::{insert_key, CreatedApiKey, IssuedFor};
 use super::extract::{parse_fields, JsonBody, PageQuery};
 use super::no_content;
 use crate::audit::Actor;
-use crate::auth::{Authenticator, OperatorCaller};
+use crate::auth::OperatorCaller;
 use crate::db::notify::{self, Invalidation};
 use crate::db::{self, tenants, tenants::TenantRow};
 use crate::domain::{self, DisplayName, Page, Scopes, TenantName};
 use crate::error::ApiError;
+use crate::invalidation::Caches;
+use crate::keystore::KeyStore;
 use crate::telemetry::RequestId;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -80,6 +82,7 @@ pub async fn create(
     caller: OperatorCaller,
     request_id: RequestId,
     pool: web::Data<PgPool>,
+    keystore: web::Data<KeyStore>,
     JsonBody(body): JsonBody<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! { name = "name" => TenantName::parse(&body.name) };
@@ -96,6 +99,7 @@ pub async fn create(
     let tenant = tenants::insert_tenant(&mut tx, tenant_id, &name)
         .await
         .map_err(conflict_on_name(&name))?;
+    keystore.create_data_key(&mut tx, tenant_id).await?;
     actor
         .record(&mut tx, "tenant.created", "tenant", tenant.id)
         .await?;
@@ -163,7 +167,7 @@ pub async fn update(
     caller: OperatorCaller,
     request_id: RequestId,
     pool: web::Data<PgPool>,
-    auth: web::Data<Authenticator>,
+    caches: web::Data<Caches>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<UpdateTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -191,7 +195,7 @@ pub async fn update(
         notify::send(&mut tx, Invalidation::Tenant(id)).await?;
     }
     tx.commit().await?;
-    auth.invalidate(Invalidation::Tenant(id));
+    caches.invalidate(Invalidation::Tenant(id));
 
     Ok(HttpResponse::Ok().json(Tenant::from(tenant)))
 }
@@ -204,7 +208,7 @@ pub async fn delete(
     caller: OperatorCaller,
     request_id: RequestId,
     pool: web::Data<PgPool>,
-    auth: web::Data<Authenticator>,
+    caches: web::Data<Caches>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -222,6 +226,6 @@ pub async fn delete(
         .await?;
     notify::send(&mut tx, Invalidation::Tenant(id)).await?;
     tx.commit().await?;
-    auth.invalidate(Invalidation::Tenant(id));
+    caches.invalidate(Invalidation::Tenant(id));
     Ok(no_content())
 }

@@ -10,6 +10,7 @@ use spvault::auth::Authenticator;
 use spvault::config::Settings;
 use spvault::crypto::Keyring;
 use spvault::domain::DisplayName;
+use spvault::keystore::KeyStore;
 use spvault::startup::Application;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -59,6 +60,7 @@ pub struct TestApp {
     pub pool: PgPool,
     pub settings: Settings,
     pub authenticator: Arc<Authenticator>,
+    pub keystore: Arc<KeyStore>,
     pub client: reqwest::Client,
     pub operator_key: String,
     pub database: Arc<TestDatabase>,
@@ -97,12 +99,14 @@ pub async fn start(settings: Settings, database: Arc<TestDatabase>) -> TestApp {
     let port = application.port();
     let pool = application.pool().clone();
     let authenticator = application.authenticator();
+    let keystore = application.keystore();
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         pool,
         settings,
         authenticator,
+        keystore,
         client: reqwest::Client::new(),
         operator_key: String::new(),
         database,
@@ -179,6 +183,37 @@ impl TestApp {
         (body["tenant"].clone(), key)
     }
 
+    /// Registers an application with a random client id and `secret`; returns its JSON.
+    pub async fn create_application(&self, admin: &Key, secret: &str) -> Value {
+        let response = self
+            .post(
+                "/v1/applications",
+                &admin.key,
+                &json!({"name": format!("app-{}", random_hex(4)), "client_id": client_id(),
+                        "client_secret": secret}),
+            )
+            .await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// Stores a seller of `application` with `refresh_token`; returns its JSON.
+    pub async fn create_seller(
+        &self,
+        admin: &Key,
+        application: &Value,
+        refresh_token: &str,
+    ) -> Value {
+        let response = self
+            .post(
+                "/v1/sellers",
+                &admin.key,
+                &json!({"application_id": application["id"], "selling_partner_id": selling_partner_id(),
+                        "region": "na", "refresh_token": refresh_token}),
+            )
+            .await;
+        expect_status(response, StatusCode::CREATED).await
+    }
+
     /// Creates a key with `scopes` in the tenant of `admin`.
     pub async fn create_key(&self, admin: &Key, scopes: &[&str]) -> Key {
         let response = self
@@ -223,4 +258,26 @@ pub async fn expect_problem(response: Response, status: StatusCode, code: &str) 
     assert!(body["title"].is_string() && body["detail"].is_string());
     assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     body
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
+}
+
+pub fn client_id() -> String {
+    format!("amzn1.application-oa2-client.{}", random_hex(16))
+}
+
+pub fn client_secret() -> String {
+    format!("amzn1.oa2-cs.v1.{}", random_hex(32))
+}
+
+pub fn refresh_token() -> String {
+    format!("Atzr|IwEBI{}", random_hex(48))
+}
+
+pub fn selling_partner_id() -> String {
+    format!("A{}", random_hex(6).to_uppercase())
 }

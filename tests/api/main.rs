@@ -1,10 +1,13 @@
 //! API tests: each starts the vault on a free port against a fresh PostgreSQL database.
 
 mod api_keys;
+mod applications;
 mod audit_events;
 mod authentication;
 mod cli;
+mod encryption;
 mod errors;
 mod helpers;
 mod operations;
+mod sellers;
 mod tenants;

@@ -1,0 +1,357 @@
+//! `/v1/sellers` (tenant keys with scope `admin`): a selling partner's authorization of an
+//! application in one region. The refresh token is write-only: sealed on the way in, never
+//! returned.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{parse_fields, present, JsonBody, PageQuery};
+use super::no_content;
+use crate::audit::Actor;
+use crate::auth::{Admin, TenantCaller};
+use crate::db::sellers::{self, NewSeller, SellerChanges, SellerFilter, SellerRow};
+use crate::db::{self};
+use crate::domain::{
+    self, ExternalId, MarketplaceIds, Page, RefreshToken, Region, SellingPartnerId,
+};
+use crate::error::ApiError;
+use crate::keystore::{places, KeyStore};
+use crate::telemetry::RequestId;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10",
+    "application_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d11", "selling_partner_id": "A2EUQ1WTGCTBG2",
+    "region": "eu", "external_id": "customer-42", "marketplace_ids": ["A1PA6795UKMFR9"],
+    "status": "active", "created_at": "2026-11-28T12:00:00Z", "updated_at": "2026-11-28T12:00:00Z",
+    "last_token_issued_at": null}))]
+pub struct Seller {
+    pub id: Uuid,
+    pub application_id: Uuid,
+    pub selling_partner_id: String,
+    #[schema(value_type = Region)]
+    pub region: String,
+    pub external_id: Option<String>,
+    pub marketplace_ids: Vec<String>,
+    /// `active`, or `authorization_revoked` once LWA said `invalid_grant` (until the refresh token
+    /// is replaced).
+    #[schema(example = "active")]
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_token_issued_at: Option<DateTime<Utc>>,
+}
+
+impl From<SellerRow> for Seller {
+    fn from(row: SellerRow) -> Self {
+        Self {
+            id: row.id,
+            application_id: row.application_id,
+            selling_partner_id: row.selling_partner_id,
+            region: row.region,
+            external_id: row.external_id,
+            marketplace_ids: row.marketplace_ids,
+            status: row.status,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            last_token_issued_at: row.last_token_issued_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSeller {
+    application_id: Uuid,
+    #[schema(example = "A2EUQ1WTGCTBG2")]
+    selling_partner_id: String,
+    #[schema(value_type = Region, example = "eu")]
+    region: String,
+    /// Write-only. `Atzr|…`, at most 2048 bytes.
+    #[schema(value_type = String, example = "Atzr|IwEBIA…")]
+    refresh_token: SecretString,
+    /// Your own reference for the seller, unique within the tenant (at most 128 characters).
+    external_id: Option<String>,
+    #[serde(default)]
+    marketplace_ids: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSeller {
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    external_id: Option<Option<String>>,
+    marketplace_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceRefreshToken {
+    /// Write-only. `Atzr|…`, at most 2048 bytes.
+    #[schema(value_type = String, example = "Atzr|IwEBIA…")]
+    refresh_token: SecretString,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SellerQuery {
+    /// Only sellers of this application.
+    #[param(value_type = Option<Uuid>)]
+    application_id: Option<String>,
+    /// `active` or `authorization_revoked`.
+    status: Option<String>,
+    external_id: Option<String>,
+    /// 1–1000, default 100.
+    #[param(value_type = Option<u16>)]
+    limit: Option<String>,
+    /// `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+fn conflict(err: sqlx::Error) -> ApiError {
+    match db::violated_unique_constraint(&err) {
+        Some(sellers::PARTNER_CONSTRAINT) => ApiError::Conflict(
+            "this selling partner already authorized this application in this region".into(),
+        ),
+        Some(sellers::EXTERNAL_ID_CONSTRAINT) => {
+            ApiError::Conflict("another seller of this tenant has this external_id".into())
+        }
+        _ => err.into(),
+    }
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::not_found(format_args!("seller {id}"))
+}
+
+fn actor(caller: &TenantCaller<Admin>, request_id: RequestId) -> Actor {
+    Actor {
+        tenant_id: Some(caller.tenant_id),
+        api_key_id: caller.key_id,
+        request_id,
+    }
+}
+
+fn parse_status(value: Option<&str>) -> Result<Option<&str>, String> {
+    match value {
+        None | Some("active" | "authorization_revoked") => Ok(value),
+        Some(_) => Err("must be \"active\" or \"authorization_revoked\"".into()),
+    }
+}
+
+/// Stores a seller's authorization with its refresh token.
+#[utoipa::path(post, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
+    request_body = CreateSeller,
+    responses((status = 201, body = Seller),
+        (status = 404, body = crate::error::Problem, description = "no such application"),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    caller: TenantCaller<Admin>,
+    request_id: RequestId,
+    pool: web::Data<PgPool>,
+    keystore: web::Data<KeyStore>,
+    JsonBody(body): JsonBody<CreateSeller>,
+) -> Result<HttpResponse, ApiError> {
+    parse_fields! {
+        selling_partner_id = "selling_partner_id" => SellingPartnerId::parse(&body.selling_partner_id),
+        region = "region" => Region::parse(&body.region),
+        refresh_token = "refresh_token" => RefreshToken::parse(&body.refresh_token),
+        external_id = "external_id" => body.external_id.as_deref().map(ExternalId::parse).transpose(),
+        marketplace_ids = "marketplace_ids" => MarketplaceIds::parse(&body.marketplace_ids),
+    };
+    let id = Uuid::now_v7();
+    let sealed = keystore
+        .seal(
+            &places::refresh_token(caller.tenant_id, id),
+            refresh_token.secret(),
+        )
+        .await
+        .map_err(|err| err.into_api_error("refresh token"))?;
+
+    let mut tx = pool.begin().await?;
+    let row = sellers::insert_seller(
+        &mut tx,
+        NewSeller {
+            id,
+            tenant_id: caller.tenant_id,
+            application_id: body.application_id,
+            selling_partner_id: &selling_partner_id,
+            region,
+            sealed_refresh_token: &sealed,
+            external_id: external_id.as_ref(),
+            marketplace_ids: &marketplace_ids,
+        },
+    )
+    .await
+    .map_err(|err| match db::violated_foreign_key(&err) {
+        // The application does not exist, or is another tenant's: the same answer.
+        Some(sellers::APPLICATION_CONSTRAINT) => {
+            ApiError::not_found(format_args!("application {}", body.application_id))
+        }
+        _ => conflict(err),
+    })?;
+    actor(&caller, request_id)
+        .record(&mut tx, "seller.created", "seller", id)
+        .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(Seller::from(row)))
+}
+
+/// The tenant's sellers, newest first, optionally filtered.
+#[utoipa::path(get, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
+    params(SellerQuery), responses((status = 200, body = Page<Seller>)))]
+pub async fn list(
+    caller: TenantCaller<Admin>,
+    pool: web::Data<PgPool>,
+    query: web::Query<SellerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page_query = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    };
+    parse_fields! {
+        application_id = "application_id" => query
+            .application_id
+            .as_deref()
+            .map(|v| Uuid::try_parse(v).map_err(|_| "must be a UUID".to_owned()))
+            .transpose(),
+        status = "status" => parse_status(query.status.as_deref()),
+        limit = "limit" => page_query.limit(),
+        cursor = "cursor" => page_query.cursor(),
+    };
+    let filter = SellerFilter {
+        application_id,
+        status,
+        external_id: query.external_id.as_deref(),
+    };
+    let rows = sellers::list_sellers(
+        &pool,
+        caller.tenant_id,
+        filter,
+        domain::page_start(cursor),
+        limit,
+    )
+    .await?;
+    let page = Page::from_rows(rows, limit, |row| row.id).map(Seller::from);
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// One seller.
+#[utoipa::path(get, path = "/v1/sellers/{seller_id}", tag = "sellers",
+    security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
+    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem)))]
+pub async fn get(
+    caller: TenantCaller<Admin>,
+    pool: web::Data<PgPool>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let row = sellers::find_seller(&pool, caller.tenant_id, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(Seller::from(row)))
+}
+
+/// Changes a seller's external id or marketplaces.
+#[utoipa::path(patch, path = "/v1/sellers/{seller_id}", tag = "sellers",
+    security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
+    request_body = UpdateSeller,
+    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem),
+        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update(
+    caller: TenantCaller<Admin>,
+    request_id: RequestId,
+    pool: web::Data<PgPool>,
+    path: web::Path<Uuid>,
+    JsonBody(body): JsonBody<UpdateSeller>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    parse_fields! {
+        external_id = "external_id" => body
+            .external_id
+            .as_ref()
+            .map(|v| v.as_deref().map(ExternalId::parse).transpose())
+            .transpose(),
+        marketplace_ids = "marketplace_ids" => body
+            .marketplace_ids
+            .as_deref()
+            .map(MarketplaceIds::parse)
+            .transpose(),
+    };
+    let changes = SellerChanges {
+        external_id: external_id.as_ref().map(Option::as_ref),
+        marketplace_ids: marketplace_ids.as_ref(),
+    };
+    let mut tx = pool.begin().await?;
+    let row = sellers::update_seller(&mut tx, caller.tenant_id, id, changes)
+        .await
+        .map_err(conflict)?
+        .ok_or_else(|| not_found(id))?;
+    actor(&caller, request_id)
+        .record(&mut tx, "seller.updated", "seller", id)
+        .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Seller::from(row)))
+}
+
+/// Replaces the refresh token (after the seller authorized again); clears
+/// `authorization_revoked`.
+#[utoipa::path(put, path = "/v1/sellers/{seller_id}/refresh-token", tag = "sellers",
+    security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
+    request_body = ReplaceRefreshToken,
+    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)))]
+pub async fn replace_refresh_token(
+    caller: TenantCaller<Admin>,
+    request_id: RequestId,
+    pool: web::Data<PgPool>,
+    keystore: web::Data<KeyStore>,
+    path: web::Path<Uuid>,
+    JsonBody(body): JsonBody<ReplaceRefreshToken>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    parse_fields! { refresh_token = "refresh_token" => RefreshToken::parse(&body.refresh_token) };
+    let sealed = keystore
+        .seal(
+            &places::refresh_token(caller.tenant_id, id),
+            refresh_token.secret(),
+        )
+        .await
+        .map_err(|err| err.into_api_error("refresh token"))?;
+    let mut tx = pool.begin().await?;
+    let row = sellers::replace_refresh_token(&mut tx, caller.tenant_id, id, &sealed)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    actor(&caller, request_id)
+        .record(&mut tx, "seller.refresh_token_replaced", "seller", id)
+        .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Seller::from(row)))
+}
+
+/// Deletes a seller.
+#[utoipa::path(delete, path = "/v1/sellers/{seller_id}", tag = "sellers",
+    security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+pub async fn delete(
+    caller: TenantCaller<Admin>,
+    request_id: RequestId,
+    pool: web::Data<PgPool>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let mut tx = pool.begin().await?;
+    if !sellers::delete_seller(&mut tx, caller.tenant_id, id).await? {
+        return Err(not_found(id));
+    }
+    actor(&caller, request_id)
+        .record(&mut tx, "seller.deleted", "seller", id)
+        .await?;
+    tx.commit().await?;
+    Ok(no_content())
+}
