@@ -17,6 +17,7 @@ use crate::db::audit_events::{insert_audit_event, NewAuditEvent};
 use crate::db::notify::{self, Invalidation};
 use crate::domain::{DisplayName, Scopes};
 use crate::keystore::KeyStore;
+use crate::lwa_emulator::{Behaviour, EmulatorState, LwaEmulator};
 use crate::startup::{prepare_database, Application};
 use crate::telemetry;
 
@@ -39,6 +40,23 @@ pub struct Cli {
 enum Command {
     /// Run the service (the default command).
     Serve,
+    /// Run the vault for local development: default address and database, a master key kept in
+    /// .spvault-dev/, the LWA emulator built in, and a demo tenant, application and seller.
+    Dev,
+    /// Run the LWA emulator on its own.
+    FakeLwa {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// Accept only registered clients and refresh tokens (see /_emulator/*).
+        #[arg(long)]
+        strict: bool,
+        /// Lifetime of the tokens it issues, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        token_lifetime: u64,
+        /// Added to every token request, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage operator keys (they manage tenants).
@@ -99,6 +117,13 @@ impl Cli {
         runtime.block_on(async move {
             match command {
                 Command::Serve => serve(settings).await,
+                Command::Dev => crate::dev::run(settings).await,
+                Command::FakeLwa {
+                    listen,
+                    strict,
+                    token_lifetime,
+                    latency_ms,
+                } => fake_lwa(&listen, strict, token_lifetime, latency_ms).await,
                 Command::Migrate => {
                     prepare_database(&settings).await?;
                     eprintln!("migrations applied");
@@ -118,6 +143,30 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(address = %listen, port = app.port(), "spvault is serving");
     app.run_until_stopped().await?;
     tracing::info!("spvault stopped");
+    Ok(())
+}
+
+async fn fake_lwa(
+    listen: &str,
+    strict: bool,
+    lifetime: u64,
+    latency_ms: u64,
+) -> anyhow::Result<()> {
+    let state = if strict {
+        EmulatorState::strict()
+    } else {
+        EmulatorState::lenient()
+    };
+    state.set_behaviour(Behaviour {
+        token_lifetime_secs: Some(lifetime),
+        latency_ms: Some(latency_ms),
+        ..Behaviour::default()
+    });
+    let emulator = LwaEmulator::start(listen, std::sync::Arc::new(state))
+        .with_context(|| format!("could not listen on {listen}"))?;
+    eprintln!("LWA emulator: {}", emulator.token_url());
+    tokio::signal::ctrl_c().await?;
+    emulator.stop().await;
     Ok(())
 }
 

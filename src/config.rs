@@ -35,6 +35,14 @@ pub struct Settings {
     /// How long a key that verified is remembered without running argon2 again.
     pub key_cache_seconds: u64,
     pub audit_retention_days: u32,
+    /// Connecting to LWA may take this long before the attempt counts as failed.
+    pub lwa_connect_timeout_ms: u64,
+    /// One LWA request may take this long.
+    pub lwa_request_timeout_ms: u64,
+    /// All attempts of one exchange (retries with jittered backoff) fit in this budget.
+    pub lwa_retry_budget_ms: u64,
+    /// Access tokens kept in memory (the database keeps them all).
+    pub token_cache_capacity: u64,
 }
 
 /// The defaults of section 10 of the contract; secrets have none.
@@ -50,6 +58,10 @@ struct Defaults {
     auth_failure_window_seconds: u64,
     key_cache_seconds: u64,
     audit_retention_days: u32,
+    lwa_connect_timeout_ms: u64,
+    lwa_request_timeout_ms: u64,
+    lwa_retry_budget_ms: u64,
+    token_cache_capacity: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -58,11 +70,15 @@ const DEFAULTS: Defaults = Defaults {
     lwa_endpoint: "https://api.amazon.com/auth/o2/token",
     refresh_skew_seconds: 300,
     log: "info",
-    db_max_connections: 20,
+    db_max_connections: 32,
     auth_failure_limit: 20,
     auth_failure_window_seconds: 60,
     key_cache_seconds: 600,
     audit_retention_days: 400,
+    lwa_connect_timeout_ms: 2_000,
+    lwa_request_timeout_ms: 5_000,
+    lwa_retry_budget_ms: 10_000,
+    token_cache_capacity: 200_000,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +153,12 @@ impl Settings {
 
     pub fn key_cache_ttl(&self) -> Duration {
         Duration::from_secs(self.key_cache_seconds)
+    }
+
+    /// The least remaining lifetime of a token handed out by `/auth/o2/token`.
+    pub fn compat_min_ttl(&self) -> u64 {
+        self.compat_min_ttl_seconds
+            .unwrap_or(self.refresh_skew_seconds)
     }
 
     pub fn auth_failure_window(&self) -> Duration {

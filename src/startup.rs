@@ -10,12 +10,16 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
+use crate::audit::deliveries::DeliveryWriter;
+use crate::audit::retention;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
 use crate::keystore::KeyStore;
 use crate::routes::{self, extract::MAX_BODY_BYTES};
+use crate::tokens::lwa_client::LwaClient;
+use crate::tokens::{Broker, TokenCache};
 use crate::{db, telemetry};
 
 /// Why the service should not receive traffic, if it should not (beyond the database checks).
@@ -45,6 +49,9 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
         settings.db_max_connections,
     );
     db::migrate(&pool).await?;
+    db::token_trail::ensure_partitions(&pool)
+        .await
+        .context("could not create the trail's partitions")?;
     Ok(pool)
 }
 
@@ -71,23 +78,36 @@ impl Application {
         let port = listener.local_addr()?.port();
 
         let authenticator = web::Data::new(Authenticator::new(pool.clone(), &settings));
+        let token_cache = Arc::new(TokenCache::new(settings.token_cache_capacity));
         let caches = Caches::new(vec![
             authenticator.clone().into_inner(),
             keystore.clone().into_inner(),
+            token_cache.clone(),
         ]);
-        let background = vec![
+        let (deliveries, mut background) = DeliveryWriter::start(pool.clone());
+        let broker = web::Data::new(Broker::new(
+            pool.clone(),
+            keystore.clone().into_inner(),
+            LwaClient::new(&settings)?,
+            token_cache,
+            deliveries,
+            settings.refresh_skew_seconds,
+        ));
+        background.extend([
             tokio::spawn(invalidation::run(pool.clone(), caches.clone())),
+            tokio::spawn(retention::run(pool.clone(), settings.audit_retention_days)),
             tokio::spawn({
                 let usage = authenticator.usage();
                 let pool = pool.clone();
                 async move { usage.run(pool).await }
             }),
-        ];
+        ]);
 
         let readiness = web::Data::from(readiness);
         let pool_data = web::Data::new(pool.clone());
         let auth_data = authenticator.clone();
         let keystore_data = keystore.clone();
+        let broker_data = broker.clone();
         let caches = web::Data::new(caches);
         let mut server = HttpServer::new(move || {
             App::new()
@@ -96,6 +116,7 @@ impl Application {
                 .app_data(auth_data.clone())
                 .app_data(readiness.clone())
                 .app_data(keystore_data.clone())
+                .app_data(broker_data.clone())
                 .app_data(caches.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {

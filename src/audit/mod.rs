@@ -1,6 +1,12 @@
-//! The audit trail: who changed what through the API.
+//! The audit trail.
 //!
-//! Changes are recorded by `record` in the transaction of the change itself.
+//! - changes made through the API are recorded by [`Actor::record`] in the transaction of the
+//!   change itself;
+//! - tokens handed out are recorded by [`deliveries::DeliveryWriter`], with group commit;
+//! - [`retention`] keeps the trail within its configured age.
+
+pub mod deliveries;
+pub mod retention;
 
 use sqlx::PgConnection;
 use uuid::Uuid;

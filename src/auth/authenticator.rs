@@ -242,6 +242,7 @@ impl Authenticator {
             Invalidation::Key(id) => self.states.invalidate(&id),
             // Tenant changes are rare; dropping every state is simpler than indexing by tenant.
             Invalidation::Tenant(_) => self.states.invalidate_all(),
+            Invalidation::Seller(_) | Invalidation::Application(_) => {}
         }
     }
 }

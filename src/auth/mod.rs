@@ -11,5 +11,7 @@ mod limiter;
 mod usage;
 
 pub use authenticator::{Authenticator, Principal, TenantPrincipal};
-pub use extract::{Admin, Audit, OperatorCaller, RequiredScope, TenantCaller, Tokens};
+pub use extract::{
+    client_address, Admin, Audit, OperatorCaller, RequiredScope, TenantCaller, Tokens,
+};
 pub use usage::UsageRecorder;

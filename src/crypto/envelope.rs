@@ -47,6 +47,18 @@ impl DataKey {
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.expose_secret()))
     }
+
+    /// The keyed fingerprint of an access token: HMAC-SHA-256 under a subkey of this data key,
+    /// hex, 32 characters. Finds the exchange that minted a token without storing the token.
+    pub fn token_fingerprint(&self, token: &str) -> String {
+        let subkey = super::KeyedHasher::new(self.derive(b"spvault:v1:token-fingerprint"));
+        let digest = subkey.fingerprint(token.as_bytes());
+        hex::encode(&digest[..16])
+    }
+
+    fn derive(&self, label: &[u8]) -> [u8; 32] {
+        super::KeyedHasher::new(*self.0.expose_secret()).fingerprint(label)
+    }
 }
 
 /// Where a sealed secret lives; it opens only there.
@@ -225,6 +237,16 @@ mod tests {
         };
         assert!(open(&key, &other_tenant, &sealed).is_err());
         assert!(open(&DataKey::generate(), &here, &sealed).is_err());
+    }
+
+    #[test]
+    fn token_fingerprints_are_keyed_and_stable() {
+        let key = DataKey::generate();
+        let a = key.token_fingerprint("Atza|abc");
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, key.token_fingerprint("Atza|abc"));
+        assert_ne!(a, key.token_fingerprint("Atza|abd"));
+        assert_ne!(a, DataKey::generate().token_fingerprint("Atza|abc"));
     }
 
     #[test]

@@ -146,3 +146,19 @@ pub async fn delete_application(
     .await?;
     Ok(result.rows_affected() == 1)
 }
+
+pub async fn find_application_by_client_id(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    client_id: &ClientId,
+) -> Result<Option<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ApplicationRow,
+        "select id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at
+         from application where tenant_id = $1 and client_id = $2",
+        tenant_id,
+        client_id.as_str()
+    )
+    .fetch_optional(pool)
+    .await
+}

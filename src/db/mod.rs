@@ -8,6 +8,8 @@ pub mod data_keys;
 pub mod notify;
 pub mod sellers;
 pub mod tenants;
+pub mod token_trail;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -14,6 +14,10 @@ pub const CHANNEL: &str = "spvault_invalidate";
 pub enum Invalidation {
     Key(Uuid),
     Tenant(Uuid),
+    /// A seller's refresh token was replaced, its status changed, or it was deleted.
+    Seller(Uuid),
+    /// An application's client secret was replaced or its status changed.
+    Application(Uuid),
 }
 
 impl Invalidation {
@@ -21,6 +25,8 @@ impl Invalidation {
         match self {
             Self::Key(id) => format!("key:{id}"),
             Self::Tenant(id) => format!("tenant:{id}"),
+            Self::Seller(id) => format!("seller:{id}"),
+            Self::Application(id) => format!("application:{id}"),
         }
     }
 
@@ -30,6 +36,8 @@ impl Invalidation {
         match kind {
             "key" => Some(Self::Key(id)),
             "tenant" => Some(Self::Tenant(id)),
+            "seller" => Some(Self::Seller(id)),
+            "application" => Some(Self::Application(id)),
             _ => None,
         }
     }
@@ -49,9 +57,15 @@ mod tests {
     #[test]
     fn payloads_round_trip() {
         let id = Uuid::now_v7();
-        for what in [Invalidation::Key(id), Invalidation::Tenant(id)] {
+        for what in [
+            Invalidation::Key(id),
+            Invalidation::Tenant(id),
+            Invalidation::Seller(id),
+            Invalidation::Application(id),
+        ] {
             assert_eq!(Invalidation::parse(&what.payload()), Some(what));
         }
         assert_eq!(Invalidation::parse("seller:x"), None);
+        assert_eq!(Invalidation::parse(&format!("order:{id}")), None);
     }
 }

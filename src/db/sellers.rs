@@ -184,3 +184,22 @@ pub async fn delete_seller(
     .await?;
     Ok(result.rows_affected() == 1)
 }
+
+pub async fn find_seller_by_partner(
+    pool: &PgPool,
+    application_id: Uuid,
+    selling_partner_id: &SellingPartnerId,
+    region: Region,
+) -> Result<Option<SellerRow>, sqlx::Error> {
+    sqlx::query_as!(
+        SellerRow,
+        "select id, application_id, selling_partner_id, region, external_id, marketplace_ids,
+                status, created_at, updated_at, last_token_issued_at
+         from seller where application_id = $1 and selling_partner_id = $2 and region = $3",
+        application_id,
+        selling_partner_id.as_str(),
+        region.as_str()
+    )
+    .fetch_optional(pool)
+    .await
+}

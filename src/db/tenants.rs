@@ -97,3 +97,16 @@ pub async fn delete_tenant(conn: &mut PgConnection, id: Uuid) -> Result<bool, sq
         .await?;
     Ok(result.rows_affected() == 1)
 }
+
+pub async fn find_tenant_by_name(
+    pool: &PgPool,
+    name: &TenantName,
+) -> Result<Option<TenantRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TenantRow,
+        "select id, name, disabled, created_at from tenant where name = $1",
+        name.as_str()
+    )
+    .fetch_optional(pool)
+    .await
+}

@@ -14,9 +14,11 @@ use super::no_content;
 use crate::audit::Actor;
 use crate::auth::{Admin, TenantCaller};
 use crate::db::applications::{self, ApplicationRow, NewApplication};
-use crate::db::{self, sellers};
+use crate::db::notify::{self, Invalidation};
+use crate::db::{self, sellers, tokens};
 use crate::domain::{self, ClientId, ClientSecret, DisplayName, Page};
 use crate::error::ApiError;
+use crate::invalidation::Caches;
 use crate::keystore::{places, KeyStore};
 use crate::telemetry::RequestId;
 
@@ -227,6 +229,7 @@ pub async fn replace_client_secret(
     request_id: RequestId,
     pool: web::Data<PgPool>,
     keystore: web::Data<KeyStore>,
+    caches: web::Data<Caches>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<ReplaceClientSecret>,
 ) -> Result<HttpResponse, ApiError> {
@@ -249,6 +252,8 @@ pub async fn replace_client_secret(
     )
     .await?
     .ok_or_else(|| not_found(id))?;
+    // Grantless tokens minted with the old secret are not handed out any more.
+    tokens::drop_grantless_tokens_of_application(&mut tx, id).await?;
     actor(&caller, request_id)
         .record(
             &mut tx,
@@ -257,7 +262,9 @@ pub async fn replace_client_secret(
             id,
         )
         .await?;
+    notify::send(&mut tx, Invalidation::Application(id)).await?;
     tx.commit().await?;
+    caches.invalidate(Invalidation::Application(id));
     Ok(HttpResponse::Ok().json(Application::from(row)))
 }
 

@@ -56,20 +56,68 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// Like `JsonBody`, but a request without a body (and without a content type) means
+/// `T::default()`.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = has_json_content_type(req);
+        let bytes = read_limited(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJsonBody(T::default()));
+            }
+            require_json(is_json)?;
+            parse_json(&bytes).map(OptionalJsonBody)
+        })
+    }
+}
+
 /// Reads at most 64 KiB of a body that claims to be JSON.
 fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
 ) -> Pin<Box<dyn Future<Output = Result<Bytes, ApiError>>>> {
-    let is_json = req
-        .headers()
+    let is_json = has_json_content_type(req);
+    let bytes = read_limited(req, payload);
+    Box::pin(async move {
+        let bytes = bytes.await?;
+        require_json(is_json)?;
+        Ok(bytes)
+    })
+}
+
+fn has_json_content_type(req: &HttpRequest) -> bool {
+    req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<mime::Mime>().ok())
         .is_some_and(|m| {
             m.type_() == mime::APPLICATION
                 && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
-        });
+        })
+}
+
+fn require_json(is_json: bool) -> Result<(), ApiError> {
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::Malformed(
+            "the request body must be JSON, with Content-Type: application/json".into(),
+        ))
+    }
+}
+
+/// Reads the body, refusing more than 64 KiB.
+pub(crate) fn read_limited(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<Bytes, ApiError>>>> {
     let bytes = Bytes::from_request(req, payload);
     Box::pin(async move {
         let bytes = bytes
@@ -80,11 +128,6 @@ fn read_body(
             })?;
         if bytes.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge);
-        }
-        if !is_json {
-            return Err(ApiError::Malformed(
-                "the request body must be JSON, with Content-Type: application/json".into(),
-            ));
         }
         Ok(bytes)
     })

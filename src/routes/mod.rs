@@ -8,6 +8,8 @@ pub(crate) mod extract;
 pub mod health;
 pub mod sellers;
 pub mod tenants;
+pub mod token_trail;
+pub mod tokens;
 
 use actix_web::{web, HttpResponse, Resource};
 
@@ -69,6 +71,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v1/sellers/{seller_id}/refresh-token")
                 .route(web::put().to(sellers::replace_refresh_token)),
+        )
+        .service(
+            resource("/v1/sellers/{seller_id}/access-token")
+                .route(web::post().to(tokens::seller_access_token)),
+        )
+        .service(
+            resource("/v1/applications/{application_id}/grantless-token")
+                .route(web::post().to(tokens::grantless_token)),
+        )
+        .service(resource("/v1/token-issues").route(web::get().to(token_trail::list_issues)))
+        .service(resource("/v1/token-issues/lookup").route(web::post().to(token_trail::lookup)))
+        .service(
+            resource("/v1/token-deliveries").route(web::get().to(token_trail::list_deliveries)),
         )
         .service(resource("/v1/audit-events").route(web::get().to(audit_events::list)));
 }

@@ -14,12 +14,14 @@ use super::extract::{parse_fields, present, JsonBody, PageQuery};
 use super::no_content;
 use crate::audit::Actor;
 use crate::auth::{Admin, TenantCaller};
+use crate::db::notify::{self, Invalidation};
 use crate::db::sellers::{self, NewSeller, SellerChanges, SellerFilter, SellerRow};
-use crate::db::{self};
+use crate::db::{self, tokens};
 use crate::domain::{
     self, ExternalId, MarketplaceIds, Page, RefreshToken, Region, SellingPartnerId,
 };
 use crate::error::ApiError;
+use crate::invalidation::Caches;
 use crate::keystore::{places, KeyStore};
 use crate::telemetry::RequestId;
 
@@ -311,6 +313,7 @@ pub async fn replace_refresh_token(
     request_id: RequestId,
     pool: web::Data<PgPool>,
     keystore: web::Data<KeyStore>,
+    caches: web::Data<Caches>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<ReplaceRefreshToken>,
 ) -> Result<HttpResponse, ApiError> {
@@ -327,10 +330,14 @@ pub async fn replace_refresh_token(
     let row = sellers::replace_refresh_token(&mut tx, caller.tenant_id, id, &sealed)
         .await?
         .ok_or_else(|| not_found(id))?;
+    // A token minted with the old refresh token is not handed out any more.
+    tokens::drop_cached_tokens_of_seller(&mut tx, id).await?;
     actor(&caller, request_id)
         .record(&mut tx, "seller.refresh_token_replaced", "seller", id)
         .await?;
+    notify::send(&mut tx, Invalidation::Seller(id)).await?;
     tx.commit().await?;
+    caches.invalidate(Invalidation::Seller(id));
     Ok(HttpResponse::Ok().json(Seller::from(row)))
 }
 
@@ -342,6 +349,7 @@ pub async fn delete(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
     pool: web::Data<PgPool>,
+    caches: web::Data<Caches>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -352,6 +360,8 @@ pub async fn delete(
     actor(&caller, request_id)
         .record(&mut tx, "seller.deleted", "seller", id)
         .await?;
+    notify::send(&mut tx, Invalidation::Seller(id)).await?;
     tx.commit().await?;
+    caches.invalidate(Invalidation::Seller(id));
     Ok(no_content())
 }

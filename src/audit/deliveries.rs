@@ -1,0 +1,107 @@
+//! Durable delivery records with group commit.
+//!
+//! A token may leave only after its delivery row is committed, and paying one transaction per
+//! request would cap throughput at the commit rate. So requests hand their row to a few writer
+//! tasks; each writer takes every row waiting (up to a batch), inserts them in one statement —
+//! one commit — and only then answers each request. Concurrent requests share commits; each still
+//! waits for its own row to be durable.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::db::token_trail::{self, NewTokenDelivery};
+
+/// How many rows one commit carries at most.
+const MAX_BATCH: usize = 1024;
+/// Writers committing at once: while one commits, the next gathers.
+const WRITERS: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The row could not be written: nothing may be delivered.
+    #[error("the delivery record could not be written: {0}")]
+    Unwritten(String),
+    /// The tenant was disabled or deleted, or the seller deleted, before the record committed.
+    #[error("the tenant or seller is gone or disabled")]
+    Refused,
+}
+
+struct Pending {
+    row: NewTokenDelivery,
+    done: oneshot::Sender<Result<(), DeliveryError>>,
+}
+
+#[derive(Clone)]
+pub struct DeliveryWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl DeliveryWriter {
+    /// Starts the writers on the current runtime.
+    pub fn start(pool: PgPool) -> (Self, Vec<JoinHandle<()>>) {
+        let (queue, receiver) = mpsc::channel(MAX_BATCH * WRITERS * 4);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let writers = (0..WRITERS)
+            .map(|_| tokio::spawn(write_batches(pool.clone(), Arc::clone(&receiver))))
+            .collect();
+        (Self { queue }, writers)
+    }
+
+    /// Records one delivery; returns once it is committed.
+    pub async fn record(&self, row: NewTokenDelivery) -> Result<(), DeliveryError> {
+        let (done, result) = oneshot::channel();
+        self.queue
+            .send(Pending { row, done })
+            .await
+            .map_err(|_| DeliveryError::Unwritten("the audit writer has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| DeliveryError::Unwritten("the audit writer stopped".into()))?
+    }
+}
+
+async fn write_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        let rows: Vec<NewTokenDelivery> = batch.iter().map(|p| p.row.clone()).collect();
+        let started = Instant::now();
+        let result = token_trail::insert_token_deliveries(&pool, &rows).await;
+        tracing::debug!(
+            rows = rows.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "delivery batch"
+        );
+        match result {
+            Ok(written) => {
+                let written: std::collections::HashSet<Uuid> = written.into_iter().collect();
+                for pending in batch {
+                    let outcome = if written.contains(&pending.row.id) {
+                        Ok(())
+                    } else {
+                        Err(DeliveryError::Refused)
+                    };
+                    let _ = pending.done.send(outcome);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, rows = rows.len(), "could not write delivery records");
+                for pending in batch {
+                    let _ = pending
+                        .done
+                        .send(Err(DeliveryError::Unwritten(err.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! `token_issue` and `token_delivery`: one row per exchange attempt at LWA, one per token handed
+//! out. Both are partitioned by month on their UUIDv7 ids (see the migration).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::db::audit_events::TimeRange;
+use crate::domain::Limit;
+
+#[derive(Debug, Clone)]
+pub struct TokenIssueRow {
+    pub id: Uuid,
+    pub seller_id: Option<Uuid>,
+    pub application_id: Uuid,
+    pub grant_type: String,
+    pub scope: Option<String>,
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub lwa_latency_ms: i32,
+    pub token_fingerprint: Option<String>,
+    pub api_key_id: Option<Uuid>,
+    pub request_id: String,
+}
+
+pub struct NewTokenIssue<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub seller_id: Option<Uuid>,
+    pub application_id: Uuid,
+    pub grant_type: &'a str,
+    pub scope: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub lwa_latency_ms: i32,
+    pub token_fingerprint: Option<&'a str>,
+    pub api_key_id: Uuid,
+    pub request_id: &'a str,
+}
+
+pub async fn insert_token_issue(
+    conn: &mut PgConnection,
+    issue: NewTokenIssue<'_>,
+) -> Result<(), sqlx::Error> {
+    let outcome = if issue.error_code.is_none() {
+        "issued"
+    } else {
+        "lwa_error"
+    };
+    sqlx::query!(
+        "insert into token_issue (id, tenant_id, seller_id, application_id, grant_type, scope,
+                                  outcome, error_code, issued_at, expires_at, lwa_latency_ms,
+                                  token_fingerprint, api_key_id, request_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        issue.id,
+        issue.tenant_id,
+        issue.seller_id,
+        issue.application_id,
+        issue.grant_type,
+        issue.scope,
+        outcome,
+        issue.error_code,
+        issue.issued_at,
+        issue.expires_at,
+        issue.lwa_latency_ms,
+        issue.token_fingerprint,
+        issue.api_key_id,
+        issue.request_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IssueFilter {
+    pub seller_id: Option<Uuid>,
+    pub application_id: Option<Uuid>,
+}
+
+pub async fn list_token_issues(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    filter: IssueFilter,
+    range: TimeRange,
+    before: Uuid,
+    limit: Limit,
+) -> Result<Vec<TokenIssueRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TokenIssueRow,
+        "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id
+         from token_issue
+         where tenant_id = $1 and id < $2
+           and ($3::uuid is null or seller_id = $3)
+           and ($4::uuid is null or application_id = $4)
+           and ($5::timestamptz is null or issued_at >= $5)
+           and ($6::timestamptz is null or issued_at < $6)
+         order by id desc limit $7",
+        tenant_id,
+        before,
+        filter.seller_id,
+        filter.application_id,
+        range.since,
+        range.until,
+        limit.fetch()
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn find_issue_by_fingerprint(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    fingerprint: &str,
+) -> Result<Option<TokenIssueRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TokenIssueRow,
+        "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id
+         from token_issue where tenant_id = $1 and token_fingerprint = $2
+         order by id desc limit 1",
+        tenant_id,
+        fingerprint
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenDeliveryRow {
+    pub id: Uuid,
+    pub issue_id: Uuid,
+    pub seller_id: Option<Uuid>,
+    pub application_id: Uuid,
+    pub api_key_id: Uuid,
+    pub source: String,
+    pub via: String,
+    pub delivered_at: DateTime<Utc>,
+    pub request_id: String,
+    pub client_ip: String,
+}
+
+/// A delivery to record. `seller_id` is `None` for grantless tokens.
+#[derive(Debug, Clone)]
+pub struct NewTokenDelivery {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub issue_id: Uuid,
+    pub seller_id: Option<Uuid>,
+    pub application_id: Uuid,
+    pub api_key_id: Uuid,
+    pub source: &'static str,
+    pub via: &'static str,
+    pub delivered_at: DateTime<Utc>,
+    pub request_id: String,
+    pub client_ip: String,
+}
+
+/// Records many deliveries in one statement (one commit). A delivery is recorded only if, at
+/// that moment, its tenant exists and is enabled and its seller (or application) still exists;
+/// the ids of the recorded ones are returned.
+pub async fn insert_token_deliveries(
+    pool: &PgPool,
+    rows: &[NewTokenDelivery],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let tenants: Vec<Uuid> = rows.iter().map(|r| r.tenant_id).collect();
+    let issues: Vec<Uuid> = rows.iter().map(|r| r.issue_id).collect();
+    // The nil UUID stands for "no seller" in the array (grantless tokens).
+    let sellers: Vec<Uuid> = rows
+        .iter()
+        .map(|r| r.seller_id.unwrap_or_default())
+        .collect();
+    let applications: Vec<Uuid> = rows.iter().map(|r| r.application_id).collect();
+    let keys: Vec<Uuid> = rows.iter().map(|r| r.api_key_id).collect();
+    let sources: Vec<String> = rows.iter().map(|r| r.source.to_owned()).collect();
+    let vias: Vec<String> = rows.iter().map(|r| r.via.to_owned()).collect();
+    let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.delivered_at).collect();
+    let requests: Vec<String> = rows.iter().map(|r| r.request_id.clone()).collect();
+    let ips: Vec<String> = rows.iter().map(|r| r.client_ip.clone()).collect();
+    sqlx::query_scalar!(
+        r#"insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
+                                       api_key_id, source, via, delivered_at, request_id, client_ip)
+           select d.id, d.tenant_id, d.issue_id, nullif(d.seller_id, '00000000-0000-0000-0000-000000000000'),
+                  d.application_id, d.api_key_id, d.source, d.via, d.delivered_at, d.request_id,
+                  d.client_ip
+           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
+                       $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
+                as d(id, tenant_id, issue_id, seller_id, application_id, api_key_id, source, via,
+                     delivered_at, request_id, client_ip)
+           join tenant t on t.id = d.tenant_id and not t.disabled
+           where case when d.seller_id = '00000000-0000-0000-0000-000000000000'
+                      then exists (select 1 from application a where a.id = d.application_id)
+                      else exists (select 1 from seller s where s.id = d.seller_id) end
+           returning id"#,
+        &ids,
+        &tenants,
+        &issues,
+        &sellers,
+        &applications,
+        &keys,
+        &sources,
+        &vias,
+        &times,
+        &requests,
+        &ips
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeliveryFilter {
+    pub seller_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+}
+
+pub async fn list_token_deliveries(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    filter: DeliveryFilter,
+    range: TimeRange,
+    before: Uuid,
+    limit: Limit,
+) -> Result<Vec<TokenDeliveryRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TokenDeliveryRow,
+        "select id, issue_id, seller_id, application_id, api_key_id, source, via, delivered_at,
+                request_id, client_ip
+         from token_delivery
+         where tenant_id = $1 and id < $2
+           and ($3::uuid is null or seller_id = $3)
+           and ($4::uuid is null or api_key_id = $4)
+           and ($5::timestamptz is null or delivered_at >= $5)
+           and ($6::timestamptz is null or delivered_at < $6)
+         order by id desc limit $7",
+        tenant_id,
+        before,
+        filter.seller_id,
+        filter.api_key_id,
+        range.since,
+        range.until,
+        limit.fetch()
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Keeps monthly partitions ready for the coming months.
+pub async fn ensure_partitions(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query!("select ensure_trail_partitions(now(), 2)")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Drops whole months older than `cutoff`; returns how many partitions went.
+pub async fn drop_partitions_before(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+) -> Result<i32, sqlx::Error> {
+    let dropped = sqlx::query_scalar!("select drop_trail_partitions_before($1)", cutoff)
+        .fetch_one(pool)
+        .await?;
+    Ok(dropped.unwrap_or(0))
+}
+
+/// Deletes up to `batch` rows older than `cutoff` from each trail table; returns how many.
+pub async fn delete_trail_before(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let issues = sqlx::query!(
+        "delete from token_issue where id in (
+             select id from token_issue where id < uuid_v7_floor($1) limit $2)",
+        cutoff,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    let deliveries = sqlx::query!(
+        "delete from token_delivery where id in (
+             select id from token_delivery where id < uuid_v7_floor($1) limit $2)",
+        cutoff,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    let events = sqlx::query!(
+        "delete from audit_event where id in (
+             select id from audit_event where at < $1 limit $2)",
+        cutoff,
+        batch
+    )
+    .execute(pool)
+    .await?;
+    Ok(issues.rows_affected() + deliveries.rows_affected() + events.rows_affected())
+}

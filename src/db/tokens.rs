@@ -1,0 +1,218 @@
+//! The token broker's tables: `cached_token` (sealed access tokens shared by replicas) and the
+//! credentials and states an exchange reads and writes.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A stored access token (still sealed).
+#[derive(Debug, Clone)]
+pub struct CachedTokenRow {
+    pub sealed_token: Vec<u8>,
+    pub issue_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Everything an exchange for a seller needs, with the token stored for it, if any.
+#[derive(Debug)]
+pub struct SellerGrantRow {
+    pub seller_id: Uuid,
+    pub application_id: Uuid,
+    pub seller_status: String,
+    pub sealed_refresh_token: Vec<u8>,
+    pub client_id: String,
+    pub sealed_client_secret: Vec<u8>,
+    pub application_status: String,
+    pub cached_token: Option<Vec<u8>>,
+    pub cached_issue_id: Option<Uuid>,
+    pub cached_issued_at: Option<DateTime<Utc>>,
+    pub cached_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Everything a grantless exchange needs, with the token stored for it, if any.
+#[derive(Debug)]
+pub struct ApplicationGrantRow {
+    pub application_id: Uuid,
+    pub client_id: String,
+    pub sealed_client_secret: Vec<u8>,
+    pub application_status: String,
+    pub cached_token: Option<Vec<u8>>,
+    pub cached_issue_id: Option<Uuid>,
+    pub cached_issued_at: Option<DateTime<Utc>>,
+    pub cached_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn load_seller_grant(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    seller_id: Uuid,
+) -> Result<Option<SellerGrantRow>, sqlx::Error> {
+    sqlx::query_as!(
+        SellerGrantRow,
+        r#"select s.id as seller_id, s.application_id, s.status as seller_status,
+                  s.refresh_token as sealed_refresh_token, a.client_id,
+                  a.client_secret as sealed_client_secret, a.status as application_status,
+                  c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
+                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
+           from seller s
+           join application a on a.id = s.application_id and a.tenant_id = s.tenant_id
+           left join cached_token c on c.cache_key = s.id
+           where s.tenant_id = $1 and s.id = $2"#,
+        tenant_id,
+        seller_id
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn load_application_grant(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    application_id: Uuid,
+    cache_key: Uuid,
+) -> Result<Option<ApplicationGrantRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ApplicationGrantRow,
+        r#"select a.id as application_id, a.client_id, a.client_secret as sealed_client_secret,
+                  a.status as application_status,
+                  c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
+                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
+           from application a
+           left join cached_token c on c.cache_key = $3
+           where a.tenant_id = $1 and a.id = $2"#,
+        tenant_id,
+        application_id,
+        cache_key
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// Takes the right to exchange for `cache_key` until the transaction ends: one exchange per
+/// seller (or application and scope) at a time, across every replica.
+pub async fn lock_exchange(conn: &mut PgConnection, cache_key: Uuid) -> Result<(), sqlx::Error> {
+    let (high, _) = cache_key.as_u64_pair();
+    sqlx::query!("select pg_advisory_xact_lock($1)", high as i64)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_cached_token(
+    conn: &mut PgConnection,
+    cache_key: Uuid,
+) -> Result<Option<CachedTokenRow>, sqlx::Error> {
+    sqlx::query_as!(
+        CachedTokenRow,
+        "select sealed_token, issue_id, issued_at, expires_at from cached_token where cache_key = $1",
+        cache_key
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct NewCachedToken<'a> {
+    pub cache_key: Uuid,
+    pub tenant_id: Uuid,
+    pub application_id: Uuid,
+    pub seller_id: Option<Uuid>,
+    pub scope: Option<&'a str>,
+    pub sealed_token: &'a [u8],
+    pub issue_id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn store_cached_token(
+    conn: &mut PgConnection,
+    token: NewCachedToken<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into cached_token (cache_key, tenant_id, application_id, seller_id, scope,
+                                   sealed_token, issue_id, issued_at, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         on conflict (cache_key) do update
+         set sealed_token = excluded.sealed_token, issue_id = excluded.issue_id,
+             issued_at = excluded.issued_at, expires_at = excluded.expires_at",
+        token.cache_key,
+        token.tenant_id,
+        token.application_id,
+        token.seller_id,
+        token.scope,
+        token.sealed_token,
+        token.issue_id,
+        token.issued_at,
+        token.expires_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn drop_cached_tokens_of_seller(
+    conn: &mut PgConnection,
+    seller_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from cached_token where seller_id = $1", seller_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Grantless tokens of the application (made with its client secret).
+pub async fn drop_grantless_tokens_of_application(
+    conn: &mut PgConnection,
+    application_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "delete from cached_token where application_id = $1 and seller_id is null",
+        application_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn note_seller_token_issued(
+    conn: &mut PgConnection,
+    seller_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update seller set last_token_issued_at = $2 where id = $1",
+        seller_id,
+        at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// LWA said `invalid_grant`: remembered until the refresh token is replaced.
+pub async fn mark_seller_revoked(
+    conn: &mut PgConnection,
+    seller_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update seller set status = 'authorization_revoked' where id = $1",
+        seller_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    drop_cached_tokens_of_seller(conn, seller_id).await
+}
+
+/// LWA said `invalid_client`: remembered until the client secret is replaced.
+pub async fn mark_application_rejected(
+    conn: &mut PgConnection,
+    application_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update application set status = 'client_credentials_rejected' where id = $1",
+        application_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The token trail (tenant keys with scope `audit`): `GET /v1/token-issues`,
+//! `GET /v1/token-deliveries`, `POST /v1/token-issues/lookup`.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{parse_fields, parse_time, JsonBody, PageQuery};
+use crate::auth::{Audit, TenantCaller};
+use crate::db::audit_events::TimeRange;
+use crate::db::token_trail::{self, DeliveryFilter, IssueFilter, TokenDeliveryRow, TokenIssueRow};
+use crate::domain::{self, Page, MAX_CREDENTIAL_BYTES};
+use crate::error::ApiError;
+use crate::keystore::KeyStore;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenIssue {
+    id: Uuid,
+    seller_id: Option<Uuid>,
+    application_id: Uuid,
+    /// `refresh_token` or `client_credentials`.
+    grant_type: String,
+    scope: Option<String>,
+    /// `issued` or `lwa_error`.
+    outcome: String,
+    /// LWA's error (`invalid_grant`, …) or the transport failure (`timeout`, `http_503`, …).
+    error_code: Option<String>,
+    issued_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    lwa_latency_ms: i32,
+    /// HMAC-SHA-256 of the token under a key the vault holds, hex, 32 characters.
+    token_fingerprint: Option<String>,
+    api_key_id: Option<Uuid>,
+    request_id: String,
+}
+
+impl From<TokenIssueRow> for TokenIssue {
+    fn from(row: TokenIssueRow) -> Self {
+        Self {
+            id: row.id,
+            seller_id: row.seller_id,
+            application_id: row.application_id,
+            grant_type: row.grant_type,
+            scope: row.scope,
+            outcome: row.outcome,
+            error_code: row.error_code,
+            issued_at: row.issued_at,
+            expires_at: row.expires_at,
+            lwa_latency_ms: row.lwa_latency_ms,
+            token_fingerprint: row.token_fingerprint,
+            api_key_id: row.api_key_id,
+            request_id: row.request_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenDelivery {
+    id: Uuid,
+    issue_id: Uuid,
+    seller_id: Option<Uuid>,
+    application_id: Uuid,
+    api_key_id: Uuid,
+    /// `cache` or `lwa`.
+    source: String,
+    /// `v1` or `lwa_compat`.
+    via: String,
+    delivered_at: DateTime<Utc>,
+    request_id: String,
+    client_ip: String,
+}
+
+impl From<TokenDeliveryRow> for TokenDelivery {
+    fn from(row: TokenDeliveryRow) -> Self {
+        Self {
+            id: row.id,
+            issue_id: row.issue_id,
+            seller_id: row.seller_id,
+            application_id: row.application_id,
+            api_key_id: row.api_key_id,
+            source: row.source,
+            via: row.via,
+            delivered_at: row.delivered_at,
+            request_id: row.request_id,
+            client_ip: row.client_ip,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct IssueQuery {
+    #[param(value_type = Option<Uuid>)]
+    seller_id: Option<String>,
+    #[param(value_type = Option<Uuid>)]
+    application_id: Option<String>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    since: Option<String>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    until: Option<String>,
+    #[param(value_type = Option<u16>)]
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeliveryQuery {
+    #[param(value_type = Option<Uuid>)]
+    seller_id: Option<String>,
+    #[param(value_type = Option<Uuid>)]
+    api_key_id: Option<String>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    since: Option<String>,
+    #[param(value_type = Option<DateTime<Utc>>)]
+    until: Option<String>,
+    #[param(value_type = Option<u16>)]
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    /// A token someone found (in a log, say).
+    #[schema(value_type = String, example = "Atza|IwEBIA…")]
+    access_token: SecretString,
+}
+
+fn parse_uuid(value: Option<&str>) -> Result<Option<Uuid>, String> {
+    value
+        .map(|v| Uuid::try_parse(v).map_err(|_| "must be a UUID".to_owned()))
+        .transpose()
+}
+
+/// One row per exchange attempt at LWA, newest first.
+#[utoipa::path(get, path = "/v1/token-issues", tag = "audit", security(("tenant_key" = ["audit"])),
+    params(IssueQuery), responses((status = 200, body = Page<TokenIssue>)))]
+pub async fn list_issues(
+    caller: TenantCaller<Audit>,
+    pool: web::Data<PgPool>,
+    query: web::Query<IssueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    };
+    parse_fields! {
+        seller_id = "seller_id" => parse_uuid(query.seller_id.as_deref()),
+        application_id = "application_id" => parse_uuid(query.application_id.as_deref()),
+        since = "since" => parse_time(query.since.as_deref()),
+        until = "until" => parse_time(query.until.as_deref()),
+        limit = "limit" => page.limit(),
+        cursor = "cursor" => page.cursor(),
+    };
+    let rows = token_trail::list_token_issues(
+        &pool,
+        caller.tenant_id,
+        IssueFilter {
+            seller_id,
+            application_id,
+        },
+        TimeRange { since, until },
+        domain::page_start(cursor),
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| r.id).map(TokenIssue::from)))
+}
+
+/// One row per token handed out, newest first.
+#[utoipa::path(get, path = "/v1/token-deliveries", tag = "audit",
+    security(("tenant_key" = ["audit"])),
+    params(DeliveryQuery), responses((status = 200, body = Page<TokenDelivery>)))]
+pub async fn list_deliveries(
+    caller: TenantCaller<Audit>,
+    pool: web::Data<PgPool>,
+    query: web::Query<DeliveryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    };
+    parse_fields! {
+        seller_id = "seller_id" => parse_uuid(query.seller_id.as_deref()),
+        api_key_id = "api_key_id" => parse_uuid(query.api_key_id.as_deref()),
+        since = "since" => parse_time(query.since.as_deref()),
+        until = "until" => parse_time(query.until.as_deref()),
+        limit = "limit" => page.limit(),
+        cursor = "cursor" => page.cursor(),
+    };
+    let rows = token_trail::list_token_deliveries(
+        &pool,
+        caller.tenant_id,
+        DeliveryFilter {
+            seller_id,
+            api_key_id,
+        },
+        TimeRange { since, until },
+        domain::page_start(cursor),
+        limit,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| r.id).map(TokenDelivery::from)))
+}
+
+/// Which exchange minted this token? By its keyed fingerprint; the token is not stored.
+#[utoipa::path(post, path = "/v1/token-issues/lookup", tag = "audit",
+    security(("tenant_key" = ["audit"])), request_body = LookupRequest,
+    responses((status = 200, body = TokenIssue), (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)))]
+pub async fn lookup(
+    caller: TenantCaller<Audit>,
+    pool: web::Data<PgPool>,
+    keystore: web::Data<KeyStore>,
+    JsonBody(body): JsonBody<LookupRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token = body.access_token.expose_secret();
+    parse_fields! {
+        _valid = "access_token" => if token.starts_with("Atza|") && token.len() <= MAX_CREDENTIAL_BYTES {
+            Ok(())
+        } else {
+            Err("must be an LWA access token (\"Atza|…\"), at most 2048 bytes".to_owned())
+        },
+    };
+    let data_key = keystore
+        .data_key(caller.tenant_id)
+        .await
+        .map_err(|err| err.into_api_error("data key"))?;
+    let fingerprint = data_key.token_fingerprint(token);
+    let issue = token_trail::find_issue_by_fingerprint(&pool, caller.tenant_id, &fingerprint)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no exchange of this tenant minted this token".into()))?;
+    Ok(HttpResponse::Ok().json(TokenIssue::from(issue)))
+}

@@ -1,0 +1,635 @@
+//! The token broker: a valid access token for a seller (or an application and scope), fast,
+//! whatever else is happening — and on record before it leaves.
+//!
+//! 1. A token in memory with enough life left is delivered at once (the hot path: no database
+//!    round trip but the delivery record, which is group-committed).
+//! 2. Otherwise the caller takes this process's flight for the key, then looks again: in memory,
+//!    then in `cached_token` (another replica may have stored one).
+//! 3. Otherwise it takes the key's PostgreSQL advisory lock (one exchange at a time across every
+//!    replica), looks in `cached_token` once more, and only then exchanges at LWA. The attempts,
+//!    the new token (sealed) and any state LWA's answer implies are committed together before the
+//!    lock is released.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use moka::sync::Cache;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::cache::{CachedToken, TokenCache};
+use super::lwa_client::{Attempt, Failure, Grant, LwaClient};
+use crate::audit::deliveries::{DeliveryError, DeliveryWriter};
+use crate::crypto::DataKey;
+use crate::db::notify::{self, Invalidation};
+use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
+use crate::db::tokens::{self as store, CachedTokenRow, NewCachedToken};
+use crate::invalidation::Invalidate;
+use crate::keystore::{places, KeyStore, SecretError};
+
+/// Which endpoint a token leaves through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    V1,
+    LwaCompat,
+}
+
+impl Via {
+    fn as_str(self) -> &'static str {
+        match self {
+            Via::V1 => "v1",
+            Via::LwaCompat => "lwa_compat",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Lwa,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cache => "cache",
+            Source::Lwa => "lwa",
+        }
+    }
+}
+
+/// Who asks, for the record.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub tenant_id: Uuid,
+    pub api_key_id: Uuid,
+    pub request_id: String,
+    pub client_ip: String,
+    pub via: Via,
+}
+
+/// What the caller needs of the token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    /// Seconds of life the token must have left.
+    pub min_ttl_seconds: i64,
+    /// Exchange even if a fresh token is cached.
+    pub force_refresh: bool,
+}
+
+/// A token handed out, recorded.
+pub struct Delivered {
+    pub access_token: SecretString,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub source: Source,
+    pub issue_id: Uuid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("not found")]
+    NotFound,
+    #[error("the tenant is disabled")]
+    TenantDisabled,
+    #[error("the seller's authorization was revoked")]
+    SellerRevoked,
+    #[error("the application's client credentials were rejected")]
+    ClientRejected,
+    #[error("the stored {0} cannot be decrypted in its place")]
+    Unreadable(&'static str),
+    /// LWA refused the request for a reason that is not the credentials' fault (a bad scope…).
+    #[error("LWA refused the exchange: {0}")]
+    LwaRefused(String),
+    #[error("LWA is unavailable")]
+    Upstream,
+    #[error("the token's record could not be written")]
+    RecordUnwritten(String),
+    #[error(transparent)]
+    Keys(SecretError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl BrokerError {
+    fn from_secret(err: SecretError, credential: &'static str) -> Self {
+        match err {
+            SecretError::Unreadable => Self::Unreadable(credential),
+            SecretError::NoDataKey => Self::NotFound,
+            SecretError::Database(err) => Self::Database(err),
+            other => Self::Keys(other),
+        }
+    }
+}
+
+/// What a token is for, with the credentials to exchange for it.
+struct Subject {
+    cache_key: Uuid,
+    seller_id: Option<Uuid>,
+    application_id: Uuid,
+    scope: Option<String>,
+    client_id: String,
+    sealed_client_secret: Vec<u8>,
+    sealed_refresh_token: Option<Vec<u8>>,
+    stored: Option<CachedTokenRow>,
+}
+
+pub struct Broker {
+    pool: PgPool,
+    keystore: Arc<KeyStore>,
+    lwa: LwaClient,
+    cache: Arc<TokenCache>,
+    flights: Cache<Uuid, Arc<Mutex<()>>>,
+    deliveries: DeliveryWriter,
+    refresh_skew_seconds: i64,
+}
+
+/// How long to tell callers to wait after LWA stayed unavailable.
+pub const UPSTREAM_RETRY_AFTER_SECS: u64 = 5;
+
+impl Broker {
+    pub fn new(
+        pool: PgPool,
+        keystore: Arc<KeyStore>,
+        lwa: LwaClient,
+        cache: Arc<TokenCache>,
+        deliveries: DeliveryWriter,
+        refresh_skew_seconds: u64,
+    ) -> Self {
+        Self {
+            pool,
+            keystore,
+            lwa,
+            cache,
+            flights: Cache::builder()
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
+            deliveries,
+            refresh_skew_seconds: i64::try_from(refresh_skew_seconds).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The access token of a seller of the requester's tenant.
+    pub async fn seller_token(
+        &self,
+        who: &Requester,
+        seller_id: Uuid,
+        want: Want,
+    ) -> Result<Delivered, BrokerError> {
+        let requested_at = Utc::now();
+        if let Some(delivered) = self
+            .deliver_from_memory(who, seller_id, Some(seller_id), want)
+            .await?
+        {
+            return Ok(delivered);
+        }
+        let flight = self.flight(seller_id);
+        let _flight = flight.lock().await;
+        if let Some(delivered) = self
+            .deliver_from_memory(who, seller_id, Some(seller_id), want)
+            .await?
+        {
+            return Ok(delivered);
+        }
+        let grant = store::load_seller_grant(&self.pool, who.tenant_id, seller_id)
+            .await?
+            .ok_or(BrokerError::NotFound)?;
+        if grant.seller_status == "authorization_revoked" {
+            return Err(BrokerError::SellerRevoked);
+        }
+        if grant.application_status == "client_credentials_rejected" {
+            return Err(BrokerError::ClientRejected);
+        }
+        let subject = Subject {
+            cache_key: seller_id,
+            seller_id: Some(seller_id),
+            application_id: grant.application_id,
+            scope: None,
+            client_id: grant.client_id,
+            sealed_client_secret: grant.sealed_client_secret,
+            sealed_refresh_token: Some(grant.sealed_refresh_token),
+            stored: stored_row(
+                grant.cached_token,
+                grant.cached_issue_id,
+                grant.cached_issued_at,
+                grant.cached_expires_at,
+            ),
+        };
+        self.obtain(who, subject, want, requested_at).await
+    }
+
+    /// A grantless token (`client_credentials`) of an application of the requester's tenant.
+    pub async fn grantless_token(
+        &self,
+        who: &Requester,
+        application_id: Uuid,
+        scope: &str,
+        want: Want,
+    ) -> Result<Delivered, BrokerError> {
+        let requested_at = Utc::now();
+        let cache_key = grantless_cache_key(application_id, scope);
+        if let Some(delivered) = self.deliver_from_memory(who, cache_key, None, want).await? {
+            return Ok(delivered);
+        }
+        let flight = self.flight(cache_key);
+        let _flight = flight.lock().await;
+        if let Some(delivered) = self.deliver_from_memory(who, cache_key, None, want).await? {
+            return Ok(delivered);
+        }
+        let grant =
+            store::load_application_grant(&self.pool, who.tenant_id, application_id, cache_key)
+                .await?
+                .ok_or(BrokerError::NotFound)?;
+        if grant.application_status == "client_credentials_rejected" {
+            return Err(BrokerError::ClientRejected);
+        }
+        let subject = Subject {
+            cache_key,
+            seller_id: None,
+            application_id,
+            scope: Some(scope.to_owned()),
+            client_id: grant.client_id,
+            sealed_client_secret: grant.sealed_client_secret,
+            sealed_refresh_token: None,
+            stored: stored_row(
+                grant.cached_token,
+                grant.cached_issue_id,
+                grant.cached_issued_at,
+                grant.cached_expires_at,
+            ),
+        };
+        self.obtain(who, subject, want, requested_at).await
+    }
+
+    fn flight(&self, cache_key: Uuid) -> Arc<Mutex<()>> {
+        self.flights
+            .get_with(cache_key, || Arc::new(Mutex::new(())))
+    }
+
+    fn threshold(&self, want: Want) -> i64 {
+        want.min_ttl_seconds.max(self.refresh_skew_seconds)
+    }
+
+    /// Whether a token may be handed out for `want`, asked for at `requested_at`.
+    fn usable(
+        &self,
+        issued_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        want: Want,
+        requested_at: DateTime<Utc>,
+    ) -> bool {
+        if want.force_refresh {
+            // Minted while this caller waited for the flight: as fresh as a forced exchange.
+            return issued_at >= requested_at;
+        }
+        (expires_at - Utc::now()).num_seconds() > self.threshold(want)
+    }
+
+    async fn deliver_from_memory(
+        &self,
+        who: &Requester,
+        cache_key: Uuid,
+        seller_id: Option<Uuid>,
+        want: Want,
+    ) -> Result<Option<Delivered>, BrokerError> {
+        if want.force_refresh {
+            return Ok(None);
+        }
+        let Some(token) = self.cache.get(cache_key) else {
+            return Ok(None);
+        };
+        if token.tenant_id != who.tenant_id
+            || token.seconds_left(Utc::now()) <= self.threshold(want)
+        {
+            return Ok(None);
+        }
+        self.deliver(who, seller_id, &token, Source::Cache)
+            .await
+            .map(Some)
+    }
+
+    async fn obtain(
+        &self,
+        who: &Requester,
+        subject: Subject,
+        want: Want,
+        requested_at: DateTime<Utc>,
+    ) -> Result<Delivered, BrokerError> {
+        if let Some(stored) = &subject.stored {
+            if self.usable(stored.issued_at, stored.expires_at, want, requested_at) {
+                let token = self.unseal_stored(who, &subject, stored).await?;
+                return self
+                    .deliver(who, subject.seller_id, &token, Source::Cache)
+                    .await;
+            }
+        }
+
+        let mut tx = self.pool.begin().await?;
+        store::lock_exchange(&mut tx, subject.cache_key).await?;
+        // Another replica may have exchanged while this one waited for the lock.
+        let stored = store::find_cached_token(&mut tx, subject.cache_key).await?;
+        if let Some(stored) = &stored {
+            if self.usable(stored.issued_at, stored.expires_at, want, requested_at) {
+                tx.commit().await?;
+                let token = self.unseal_stored(who, &subject, stored).await?;
+                return self
+                    .deliver(who, subject.seller_id, &token, Source::Cache)
+                    .await;
+            }
+        }
+
+        let data_key = self
+            .keystore
+            .data_key(who.tenant_id)
+            .await
+            .map_err(|err| BrokerError::from_secret(err, "client secret"))?;
+        let client_secret = self
+            .keystore
+            .open(
+                &places::client_secret(who.tenant_id, subject.application_id),
+                &subject.sealed_client_secret,
+            )
+            .await
+            .map_err(|err| BrokerError::from_secret(err, "client secret"))?;
+        let refresh_token = match (&subject.sealed_refresh_token, subject.seller_id) {
+            (Some(sealed), Some(seller_id)) => Some(
+                self.keystore
+                    .open(&places::refresh_token(who.tenant_id, seller_id), sealed)
+                    .await
+                    .map_err(|err| BrokerError::from_secret(err, "refresh token"))?,
+            ),
+            _ => None,
+        };
+        let grant = match (&refresh_token, &subject.scope) {
+            (Some(token), _) => Grant::RefreshToken(token),
+            (None, Some(scope)) => Grant::ClientCredentials { scope },
+            (None, None) => unreachable!("a subject has a refresh token or a scope"),
+        };
+        let attempts = self
+            .lwa
+            .exchange(&subject.client_id, &client_secret, &grant)
+            .await;
+        let issued = self
+            .record_exchange(&mut tx, who, &subject, &grant, &attempts, &data_key)
+            .await?;
+        tx.commit().await?;
+
+        match issued {
+            Exchanged::Token(token) => {
+                let token = Arc::new(token);
+                self.cache.insert(subject.cache_key, Arc::clone(&token));
+                self.deliver(who, subject.seller_id, &token, Source::Lwa)
+                    .await
+            }
+            Exchanged::Refused(code) => match code.as_str() {
+                "invalid_grant" => {
+                    if let Some(seller_id) = subject.seller_id {
+                        self.cache.invalidate(Invalidation::Seller(seller_id));
+                    }
+                    Err(BrokerError::SellerRevoked)
+                }
+                "invalid_client" | "unauthorized_client" => {
+                    self.cache
+                        .invalidate(Invalidation::Application(subject.application_id));
+                    Err(BrokerError::ClientRejected)
+                }
+                _ => Err(BrokerError::LwaRefused(code)),
+            },
+            Exchanged::Unavailable => {
+                // Serve a token that has not expired yet, if there is one.
+                let still_valid = stored
+                    .as_ref()
+                    .or(subject.stored.as_ref())
+                    .filter(|row| row.expires_at > Utc::now());
+                let fallback = match still_valid {
+                    Some(row) => Some(self.unseal_stored(who, &subject, row).await?),
+                    None => self
+                        .cache
+                        .get(subject.cache_key)
+                        .filter(|t| t.tenant_id == who.tenant_id && t.expires_at > Utc::now()),
+                };
+                match fallback {
+                    Some(token) => {
+                        self.deliver(who, subject.seller_id, &token, Source::Cache)
+                            .await
+                    }
+                    None => Err(BrokerError::Upstream),
+                }
+            }
+        }
+    }
+
+    /// Writes a `token_issue` row per attempt and what the outcome implies, in `conn`'s
+    /// transaction (so it commits before any token leaves).
+    async fn record_exchange(
+        &self,
+        conn: &mut PgConnection,
+        who: &Requester,
+        subject: &Subject,
+        grant: &Grant<'_>,
+        attempts: &[Attempt],
+        data_key: &DataKey,
+    ) -> Result<Exchanged, BrokerError> {
+        let mut outcome = Exchanged::Unavailable;
+        for attempt in attempts {
+            let id = Uuid::now_v7();
+            let latency_ms = i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX);
+            let mut issue = NewTokenIssue {
+                id,
+                tenant_id: who.tenant_id,
+                seller_id: subject.seller_id,
+                application_id: subject.application_id,
+                grant_type: grant.grant_type(),
+                scope: subject.scope.as_deref(),
+                error_code: None,
+                issued_at: attempt.started_at,
+                expires_at: None,
+                lwa_latency_ms: latency_ms,
+                token_fingerprint: None,
+                api_key_id: who.api_key_id,
+                request_id: &who.request_id,
+            };
+            match &attempt.result {
+                Ok(token) => {
+                    let fingerprint =
+                        data_key.token_fingerprint(token.access_token.expose_secret());
+                    let expires_at = attempt.started_at
+                        + chrono::Duration::seconds(
+                            i64::try_from(token.expires_in).unwrap_or(3600),
+                        );
+                    issue.expires_at = Some(expires_at);
+                    issue.token_fingerprint = Some(&fingerprint);
+                    token_trail::insert_token_issue(&mut *conn, issue).await?;
+                    let place = cached_token_place(who.tenant_id, subject.cache_key);
+                    let sealed = crate::crypto::seal(
+                        data_key,
+                        &place,
+                        token.access_token.expose_secret().as_bytes(),
+                    );
+                    store::store_cached_token(
+                        &mut *conn,
+                        NewCachedToken {
+                            cache_key: subject.cache_key,
+                            tenant_id: who.tenant_id,
+                            application_id: subject.application_id,
+                            seller_id: subject.seller_id,
+                            scope: subject.scope.as_deref(),
+                            sealed_token: &sealed,
+                            issue_id: id,
+                            issued_at: attempt.started_at,
+                            expires_at,
+                        },
+                    )
+                    .await?;
+                    if let Some(seller_id) = subject.seller_id {
+                        store::note_seller_token_issued(&mut *conn, seller_id, attempt.started_at)
+                            .await?;
+                    }
+                    outcome = Exchanged::Token(CachedToken {
+                        tenant_id: who.tenant_id,
+                        application_id: subject.application_id,
+                        access_token: token.access_token.clone(),
+                        issue_id: id,
+                        issued_at: attempt.started_at,
+                        expires_at,
+                    });
+                }
+                Err(failure) => {
+                    issue.error_code = Some(failure.code());
+                    token_trail::insert_token_issue(&mut *conn, issue).await?;
+                    if let Failure::Rejected(code) = failure {
+                        self.remember_rejection(conn, subject, code).await?;
+                        outcome = Exchanged::Refused(code.clone());
+                    }
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// LWA's verdict on a credential is remembered until the credential is replaced.
+    async fn remember_rejection(
+        &self,
+        conn: &mut PgConnection,
+        subject: &Subject,
+        code: &str,
+    ) -> Result<(), sqlx::Error> {
+        match (code, subject.seller_id) {
+            ("invalid_grant", Some(seller_id)) => {
+                store::mark_seller_revoked(&mut *conn, seller_id).await?;
+                notify::send(conn, Invalidation::Seller(seller_id)).await
+            }
+            ("invalid_client" | "unauthorized_client", _) => {
+                store::mark_application_rejected(&mut *conn, subject.application_id).await?;
+                notify::send(conn, Invalidation::Application(subject.application_id)).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens a stored token and keeps it in memory.
+    async fn unseal_stored(
+        &self,
+        who: &Requester,
+        subject: &Subject,
+        stored: &CachedTokenRow,
+    ) -> Result<Arc<CachedToken>, BrokerError> {
+        let access_token = self
+            .keystore
+            .open(
+                &cached_token_place(who.tenant_id, subject.cache_key),
+                &stored.sealed_token,
+            )
+            .await
+            .map_err(|err| BrokerError::from_secret(err, "access token"))?;
+        let token = Arc::new(CachedToken {
+            tenant_id: who.tenant_id,
+            application_id: subject.application_id,
+            access_token,
+            issue_id: stored.issue_id,
+            issued_at: stored.issued_at,
+            expires_at: stored.expires_at,
+        });
+        self.cache.insert(subject.cache_key, Arc::clone(&token));
+        Ok(token)
+    }
+
+    /// Records the delivery (durably) and hands the token out.
+    async fn deliver(
+        &self,
+        who: &Requester,
+        seller_id: Option<Uuid>,
+        token: &CachedToken,
+        source: Source,
+    ) -> Result<Delivered, BrokerError> {
+        let row = NewTokenDelivery {
+            id: Uuid::now_v7(),
+            tenant_id: who.tenant_id,
+            issue_id: token.issue_id,
+            seller_id,
+            application_id: token.application_id,
+            api_key_id: who.api_key_id,
+            source: source.as_str(),
+            via: who.via.as_str(),
+            delivered_at: Utc::now(),
+            request_id: who.request_id.clone(),
+            client_ip: who.client_ip.clone(),
+        };
+        match self.deliveries.record(row).await {
+            Ok(()) => Ok(Delivered {
+                access_token: token.access_token.clone(),
+                issued_at: token.issued_at,
+                expires_at: token.expires_at,
+                source,
+                issue_id: token.issue_id,
+            }),
+            Err(DeliveryError::Refused) => Err(self.why_refused(who.tenant_id).await),
+            Err(DeliveryError::Unwritten(reason)) => Err(BrokerError::RecordUnwritten(reason)),
+        }
+    }
+
+    async fn why_refused(&self, tenant_id: Uuid) -> BrokerError {
+        match crate::db::tenants::find_tenant(&self.pool, tenant_id).await {
+            Ok(Some(tenant)) if tenant.disabled => BrokerError::TenantDisabled,
+            Ok(_) => BrokerError::NotFound,
+            Err(err) => BrokerError::Database(err),
+        }
+    }
+}
+
+enum Exchanged {
+    Token(CachedToken),
+    Refused(String),
+    Unavailable,
+}
+
+fn stored_row(
+    sealed: Option<Vec<u8>>,
+    issue_id: Option<Uuid>,
+    issued_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Option<CachedTokenRow> {
+    Some(CachedTokenRow {
+        sealed_token: sealed?,
+        issue_id: issue_id?,
+        issued_at: issued_at?,
+        expires_at: expires_at?,
+    })
+}
+
+/// The cache key of a grantless token: a name-based UUID of the application and scope.
+pub fn grantless_cache_key(application_id: Uuid, scope: &str) -> Uuid {
+    Uuid::new_v5(&application_id, scope.as_bytes())
+}
+
+fn cached_token_place(tenant_id: Uuid, cache_key: Uuid) -> crate::crypto::Place {
+    crate::crypto::Place {
+        tenant_id,
+        table: "cached_token",
+        column: "sealed_token",
+        row_id: cache_key,
+    }
+}
