@@ -100,8 +100,11 @@ impl EmulatorState {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Knows the client with this secret (and no longer rejects it).
     pub fn register_client(&self, client_id: &str, client_secret: &str) {
-        self.registry()
+        let mut registry = self.registry();
+        registry.rejected_clients.remove(client_id);
+        registry
             .clients
             .insert(client_id.to_owned(), client_secret.to_owned());
     }

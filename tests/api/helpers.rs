@@ -11,6 +11,7 @@ use spvault::config::Settings;
 use spvault::crypto::Keyring;
 use spvault::domain::DisplayName;
 use spvault::keystore::KeyStore;
+use spvault::lwa_emulator::{EmulatorState, LwaEmulator};
 use spvault::startup::Application;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -23,6 +24,11 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A name for a database the test (or the vault it starts) will create.
+    pub fn new_named() -> Self {
+        Self::new()
+    }
+
     fn new() -> Self {
         Self {
             name: format!("spvault_test_{}", Uuid::new_v4().simple()),
@@ -61,6 +67,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub authenticator: Arc<Authenticator>,
     pub keystore: Arc<KeyStore>,
+    /// The LWA emulator this vault exchanges at (shared by its other instances).
+    pub lwa: Arc<EmulatorState>,
     pub client: reqwest::Client,
     pub operator_key: String,
     pub database: Arc<TestDatabase>,
@@ -74,6 +82,10 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.workers = Some(2);
     settings.db_max_connections = 5;
     settings.log = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    // Keep failing exchanges short.
+    settings.lwa_connect_timeout_ms = 300;
+    settings.lwa_request_timeout_ms = 500;
+    settings.lwa_retry_budget_ms = 1_500;
     settings
 }
 
@@ -83,15 +95,26 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let database = Arc::new(TestDatabase::new());
+    let lwa = Arc::new(EmulatorState::lenient());
+    let emulator = LwaEmulator::start("127.0.0.1:0", Arc::clone(&lwa)).expect("the LWA emulator");
     let mut settings = test_settings(&database.url());
+    settings.lwa_endpoint = emulator.token_url();
     customize(&mut settings);
-    let mut app = start(settings, database).await;
+    let mut app = start_with(settings, database, lwa).await;
     app.operator_key = app.create_operator_key("test-operator").await;
     app
 }
 
 /// Starts the application with `settings` (which name `database`).
 pub async fn start(settings: Settings, database: Arc<TestDatabase>) -> TestApp {
+    start_with(settings, database, Arc::new(EmulatorState::lenient())).await
+}
+
+async fn start_with(
+    settings: Settings,
+    database: Arc<TestDatabase>,
+    lwa: Arc<EmulatorState>,
+) -> TestApp {
     spvault::telemetry::init(&settings.log);
     let application = Application::build(settings.clone())
         .await
@@ -107,6 +130,7 @@ pub async fn start(settings: Settings, database: Arc<TestDatabase>) -> TestApp {
         settings,
         authenticator,
         keystore,
+        lwa,
         client: reqwest::Client::new(),
         operator_key: String::new(),
         database,
@@ -123,7 +147,12 @@ pub struct Key {
 impl TestApp {
     /// Another replica on the same database (with the same master key).
     pub async fn another_instance(&self) -> TestApp {
-        let mut app = start(self.settings.clone(), Arc::clone(&self.database)).await;
+        let mut app = start_with(
+            self.settings.clone(),
+            Arc::clone(&self.database),
+            Arc::clone(&self.lwa),
+        )
+        .await;
         app.operator_key = self.operator_key.clone();
         app
     }
@@ -228,6 +257,61 @@ impl TestApp {
             id: body["id"].as_str().unwrap().to_owned(),
             key: body["key"].as_str().unwrap().to_owned(),
         }
+    }
+}
+
+/// A tenant with every kind of key, an application and a seller, for the token tests.
+pub struct World {
+    pub tenant_id: String,
+    pub admin: Key,
+    pub tokens: Key,
+    pub audit: Key,
+    pub application: Value,
+    pub seller_id: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn world(&self, name: &str) -> World {
+        let (tenant, admin) = self.create_tenant(name).await;
+        let tokens = self.create_key(&admin, &["tokens"]).await;
+        let audit = self.create_key(&admin, &["audit"]).await;
+        let secret = client_secret();
+        let application = self.create_application(&admin, &secret).await;
+        let token = refresh_token();
+        let seller = self.create_seller(&admin, &application, &token).await;
+        World {
+            tenant_id: tenant["id"].as_str().unwrap().to_owned(),
+            admin,
+            tokens,
+            audit,
+            seller_id: seller["id"].as_str().unwrap().to_owned(),
+            application,
+            refresh_token: token,
+        }
+    }
+
+    /// Another seller of the world's application.
+    pub async fn another_seller(&self, world: &World) -> (String, String) {
+        let token = refresh_token();
+        let seller = self
+            .create_seller(&world.admin, &world.application, &token)
+            .await;
+        (seller["id"].as_str().unwrap().to_owned(), token)
+    }
+
+    /// `POST /v1/sellers/{id}/access-token` with an optional body.
+    pub async fn access_token(&self, key: &Key, seller_id: &str, body: Option<Value>) -> Response {
+        let request = self.authed(
+            Method::POST,
+            &format!("/v1/sellers/{seller_id}/access-token"),
+            &key.key,
+        );
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.unwrap()
     }
 }
 

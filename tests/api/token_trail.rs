@@ -1,0 +1,283 @@
+//! Section 8: every exchange and every delivery on record, before the token leaves.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{expect_problem, expect_status, spawn_app};
+
+#[tokio::test]
+async fn every_token_handed_out_has_a_delivery_row() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let mut handed_out = Vec::new();
+    for request_id in ["first", "second"] {
+        let response = app
+            .authed(
+                Method::POST,
+                &format!("/v1/sellers/{}/access-token", world.seller_id),
+                &world.tokens.key,
+            )
+            .header("x-request-id", request_id)
+            .send()
+            .await
+            .unwrap();
+        handed_out.push(expect_status(response, StatusCode::OK).await);
+    }
+    let deliveries = expect_status(
+        app.get("/v1/token-deliveries", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let rows = deliveries["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let (second, first) = (&rows[0], &rows[1]);
+    assert_eq!(first["request_id"], "first");
+    assert_eq!(first["source"], "lwa");
+    assert_eq!(second["request_id"], "second");
+    assert_eq!(second["source"], "cache");
+    for (row, token) in [(first, &handed_out[0]), (second, &handed_out[1])] {
+        assert_eq!(row["issue_id"], token["issue_id"]);
+        assert_eq!(row["seller_id"], world.seller_id.as_str());
+        assert_eq!(row["application_id"], world.application["id"]);
+        assert_eq!(row["api_key_id"], world.tokens.id.as_str());
+        assert_eq!(row["via"], "v1");
+        assert_eq!(row["client_ip"], "127.0.0.1");
+        assert!(row["delivered_at"].is_string() && row["id"].is_string());
+    }
+    let text = deliveries.to_string();
+    assert!(!text.contains(handed_out[0]["access_token"].as_str().unwrap()));
+
+    let by_key = expect_status(
+        app.get(
+            &format!("/v1/token-deliveries?api_key_id={}", world.admin.id),
+            &world.audit.key,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(by_key["data"].as_array().unwrap().is_empty());
+    let by_seller = expect_status(
+        app.get(
+            &format!("/v1/token-deliveries?seller_id={}&limit=1", world.seller_id),
+            &world.audit.key,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(by_seller["data"].as_array().unwrap().len(), 1);
+    assert!(by_seller["next_cursor"].is_string());
+}
+
+#[tokio::test]
+async fn no_token_leaves_when_its_record_cannot_be_written() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    sqlx::query("alter table token_delivery rename to token_delivery_away")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app
+        .access_token(&world.tokens, &world.seller_id, None)
+        .await;
+    let body = expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(!body.to_string().contains("Atza|"));
+    // Cached or not: still nothing without its record.
+    let response = app
+        .access_token(&world.tokens, &world.seller_id, None)
+        .await;
+    expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    sqlx::query("alter table token_delivery_away rename to token_delivery")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app
+        .access_token(&world.tokens, &world.seller_id, None)
+        .await;
+    assert_eq!(
+        expect_status(response, StatusCode::OK).await["source"],
+        "cache"
+    );
+}
+
+#[tokio::test]
+async fn a_found_token_is_traced_to_the_exchange_that_minted_it() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let other = app.world("globex").await;
+    let issued = expect_status(
+        app.access_token(&world.tokens, &world.seller_id, None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let access_token = issued["access_token"].as_str().unwrap();
+
+    let found = app
+        .post(
+            "/v1/token-issues/lookup",
+            &world.audit.key,
+            &json!({"access_token": access_token}),
+        )
+        .await;
+    let found = expect_status(found, StatusCode::OK).await;
+    assert_eq!(found["id"], issued["issue_id"]);
+    assert_eq!(found["seller_id"], world.seller_id.as_str());
+    assert_eq!(found["outcome"], "issued");
+    assert_eq!(found["grant_type"], "refresh_token");
+    assert_eq!(found["api_key_id"], world.tokens.id.as_str());
+    assert_eq!(found["token_fingerprint"].as_str().unwrap().len(), 32);
+    assert!(found["lwa_latency_ms"].is_number());
+    assert!(!found.to_string().contains(access_token));
+
+    // Another tenant cannot trace it; an unknown token is not found; garbage is 422.
+    let response = app
+        .post(
+            "/v1/token-issues/lookup",
+            &other.audit.key,
+            &json!({"access_token": access_token}),
+        )
+        .await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app
+        .post(
+            "/v1/token-issues/lookup",
+            &world.audit.key,
+            &json!({"access_token": "Atza|unknown"}),
+        )
+        .await;
+    expect_problem(response, StatusCode::NOT_FOUND, "not_found").await;
+    let response = app
+        .post(
+            "/v1/token-issues/lookup",
+            &world.audit.key,
+            &json!({"access_token": "not a token"}),
+        )
+        .await;
+    expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let response = app
+        .post(
+            "/v1/token-issues/lookup",
+            &world.tokens.key,
+            &json!({"access_token": access_token}),
+        )
+        .await;
+    expect_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test]
+async fn token_issues_filter_by_seller_application_and_time() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let (other, _) = app.another_seller(&world).await;
+    for seller in [&world.seller_id, &other] {
+        expect_status(
+            app.access_token(&world.tokens, seller, None).await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let get = |query: String| {
+        let app = &app;
+        let key = world.audit.key.clone();
+        async move {
+            expect_status(
+                app.get(&format!("/v1/token-issues?{query}"), &key).await,
+                StatusCode::OK,
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        get(String::new()).await["data"].as_array().unwrap().len(),
+        2
+    );
+    let mine = get(format!("seller_id={}", world.seller_id)).await;
+    assert_eq!(mine["data"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["data"][0]["seller_id"], world.seller_id.as_str());
+    let by_app = get(format!(
+        "application_id={}",
+        world.application["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(by_app["data"].as_array().unwrap().len(), 2);
+    assert!(get("since=2100-01-01T00:00:00Z".into()).await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        get("until=2100-01-01T00:00:00Z&limit=1".into()).await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let response = app
+        .get("/v1/token-issues?seller_id=nope", &world.audit.key)
+        .await;
+    expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn retention_removes_old_rows_and_keeps_partitions_ahead() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    expect_status(
+        app.access_token(&world.tokens, &world.seller_id, None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    // Age the rows: move them to ids and times of 500 days ago (a partition for that month first).
+    sqlx::query("select ensure_trail_partitions(now() - interval '500 days', 0)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for table in ["token_issue", "token_delivery"] {
+        sqlx::query(&format!(
+            "update {table} set id = uuid_v7_floor(now() - interval '500 days')"
+        ))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let deleted = spvault::audit::retention::enforce(&app.pool, 400)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "select (select count(*) from token_issue) + (select count(*) from token_delivery)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "deleted {deleted}");
+    let old_partition: Option<String> = sqlx::query_scalar(
+        "select to_regclass('token_issue_' || to_char(now() - interval '500 days', 'YYYYMM'))::text",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(
+        old_partition.is_none(),
+        "the month past retention was dropped"
+    );
+    let ahead: Option<String> = sqlx::query_scalar(
+        "select to_regclass('token_delivery_' || to_char(now() + interval '2 months', 'YYYYMM'))::text",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(ahead.is_some(), "partitions are made ahead");
+}
