@@ -28,7 +28,7 @@ pub struct TokenResponse {
 }
 
 /// LWA's error body.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     #[serde(default)]

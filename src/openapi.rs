@@ -44,6 +44,7 @@ use crate::routes;
         routes::token_trail::list_deliveries,
         routes::token_trail::lookup,
         routes::audit_events::list,
+        routes::lwa_compat::token,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerKeys),
@@ -54,6 +55,7 @@ use crate::routes;
         (name = "sellers", description = "Sellers and their refresh tokens (scope `admin`)"),
         (name = "tokens", description = "Access tokens (scope `tokens`)"),
         (name = "audit", description = "The audit trail (scope `audit`)"),
+        (name = "lwa-compatible", description = "Login with Amazon's token endpoint, for unmodified SP-API SDKs"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

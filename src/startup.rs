@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
 use crate::keystore::KeyStore;
+use crate::routes::lwa_compat::CompatSettings;
 use crate::routes::{self, extract::MAX_BODY_BYTES};
 use crate::tokens::lwa_client::LwaClient;
 use crate::tokens::{Broker, TokenCache};
@@ -108,6 +109,9 @@ impl Application {
         let auth_data = authenticator.clone();
         let keystore_data = keystore.clone();
         let broker_data = broker.clone();
+        let compat = web::Data::new(CompatSettings {
+            min_ttl_seconds: i64::try_from(settings.compat_min_ttl()).unwrap_or(i64::MAX),
+        });
         let caches = web::Data::new(caches);
         let mut server = HttpServer::new(move || {
             App::new()
@@ -117,6 +121,7 @@ impl Application {
                 .app_data(readiness.clone())
                 .app_data(keystore_data.clone())
                 .app_data(broker_data.clone())
+                .app_data(compat.clone())
                 .app_data(caches.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(web::PathConfig::default().error_handler(|_, _| {

@@ -6,6 +6,7 @@ pub mod applications;
 pub mod audit_events;
 pub(crate) mod extract;
 pub mod health;
+pub mod lwa_compat;
 pub mod sellers;
 pub mod tenants;
 pub mod token_trail;
@@ -85,7 +86,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/v1/token-deliveries").route(web::get().to(token_trail::list_deliveries)),
         )
-        .service(resource("/v1/audit-events").route(web::get().to(audit_events::list)));
+        .service(resource("/v1/audit-events").route(web::get().to(audit_events::list)))
+        .service(resource("/auth/o2/token").route(web::post().to(lwa_compat::token)));
 }
 
 /// Unknown routes.

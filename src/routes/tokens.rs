@@ -98,7 +98,9 @@ fn no_store(delivered: &Delivered) -> HttpResponse {
 /// The contract's answer to a broker error on the `/v1` endpoints.
 fn api_error(err: BrokerError, what: &str, id: Uuid) -> ApiError {
     match err {
-        BrokerError::NotFound => ApiError::not_found(format_args!("{what} {id}")),
+        BrokerError::NotFound | BrokerError::ClientMismatch => {
+            ApiError::not_found(format_args!("{what} {id}"))
+        }
         BrokerError::TenantDisabled => ApiError::TenantDisabled,
         BrokerError::SellerRevoked => ApiError::SellerAuthorizationRevoked,
         BrokerError::ClientRejected => ApiError::ClientCredentialsRejected,
@@ -152,7 +154,7 @@ pub async fn seller_access_token(
         force_refresh: body.force_refresh.unwrap_or(false),
     };
     let delivered = broker
-        .seller_token(&who, seller_id, want)
+        .seller_token(&who, seller_id, None, want)
         .await
         .map_err(|err| api_error(err, "seller", seller_id))?;
     Ok(no_store(&delivered))

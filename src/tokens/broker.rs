@@ -95,6 +95,9 @@ pub enum BrokerError {
     NotFound,
     #[error("the tenant is disabled")]
     TenantDisabled,
+    /// The caller named another client id than the seller's application's.
+    #[error("the client id is not the seller's application's")]
+    ClientMismatch,
     #[error("the seller's authorization was revoked")]
     SellerRevoked,
     #[error("the application's client credentials were rejected")]
@@ -172,31 +175,35 @@ impl Broker {
         }
     }
 
-    /// The access token of a seller of the requester's tenant.
+    /// The access token of a seller of the requester's tenant. With `client_id`, the seller's
+    /// application must have that LWA client id (checked before anything else is revealed).
     pub async fn seller_token(
         &self,
         who: &Requester,
         seller_id: Uuid,
+        client_id: Option<&str>,
         want: Want,
     ) -> Result<Delivered, BrokerError> {
         let requested_at = Utc::now();
-        if let Some(delivered) = self
-            .deliver_from_memory(who, seller_id, Some(seller_id), want)
-            .await?
-        {
+        let key = MemoryKey {
+            cache_key: seller_id,
+            seller_id: Some(seller_id),
+            client_id,
+        };
+        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
             return Ok(delivered);
         }
         let flight = self.flight(seller_id);
         let _flight = flight.lock().await;
-        if let Some(delivered) = self
-            .deliver_from_memory(who, seller_id, Some(seller_id), want)
-            .await?
-        {
+        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
             return Ok(delivered);
         }
         let grant = store::load_seller_grant(&self.pool, who.tenant_id, seller_id)
             .await?
             .ok_or(BrokerError::NotFound)?;
+        if client_id.is_some_and(|id| id != grant.client_id) {
+            return Err(BrokerError::ClientMismatch);
+        }
         if grant.seller_status == "authorization_revoked" {
             return Err(BrokerError::SellerRevoked);
         }
@@ -231,12 +238,17 @@ impl Broker {
     ) -> Result<Delivered, BrokerError> {
         let requested_at = Utc::now();
         let cache_key = grantless_cache_key(application_id, scope);
-        if let Some(delivered) = self.deliver_from_memory(who, cache_key, None, want).await? {
+        let key = MemoryKey {
+            cache_key,
+            seller_id: None,
+            client_id: None,
+        };
+        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
             return Ok(delivered);
         }
         let flight = self.flight(cache_key);
         let _flight = flight.lock().await;
-        if let Some(delivered) = self.deliver_from_memory(who, cache_key, None, want).await? {
+        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
             return Ok(delivered);
         }
         let grant =
@@ -291,22 +303,25 @@ impl Broker {
     async fn deliver_from_memory(
         &self,
         who: &Requester,
-        cache_key: Uuid,
-        seller_id: Option<Uuid>,
+        key: &MemoryKey<'_>,
         want: Want,
     ) -> Result<Option<Delivered>, BrokerError> {
         if want.force_refresh {
             return Ok(None);
         }
-        let Some(token) = self.cache.get(cache_key) else {
+        let Some(token) = self.cache.get(key.cache_key) else {
             return Ok(None);
         };
-        if token.tenant_id != who.tenant_id
-            || token.seconds_left(Utc::now()) <= self.threshold(want)
-        {
+        if token.tenant_id != who.tenant_id {
             return Ok(None);
         }
-        self.deliver(who, seller_id, &token, Source::Cache)
+        if key.client_id.is_some_and(|id| id != token.client_id) {
+            return Err(BrokerError::ClientMismatch);
+        }
+        if token.seconds_left(Utc::now()) <= self.threshold(want) {
+            return Ok(None);
+        }
+        self.deliver(who, key.seller_id, &token, Source::Cache)
             .await
             .map(Some)
     }
@@ -491,6 +506,7 @@ impl Broker {
                     outcome = Exchanged::Token(CachedToken {
                         tenant_id: who.tenant_id,
                         application_id: subject.application_id,
+                        client_id: subject.client_id.clone(),
                         access_token: token.access_token.clone(),
                         issue_id: id,
                         issued_at: attempt.started_at,
@@ -548,6 +564,7 @@ impl Broker {
         let token = Arc::new(CachedToken {
             tenant_id: who.tenant_id,
             application_id: subject.application_id,
+            client_id: subject.client_id.clone(),
             access_token,
             issue_id: stored.issue_id,
             issued_at: stored.issued_at,
@@ -598,6 +615,13 @@ impl Broker {
             Err(err) => BrokerError::Database(err),
         }
     }
+}
+
+/// Where to look in memory, and what the entry must match.
+struct MemoryKey<'a> {
+    cache_key: Uuid,
+    seller_id: Option<Uuid>,
+    client_id: Option<&'a str>,
 }
 
 enum Exchanged {

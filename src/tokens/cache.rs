@@ -19,6 +19,8 @@ use crate::invalidation::Invalidate;
 pub struct CachedToken {
     pub tenant_id: Uuid,
     pub application_id: Uuid,
+    /// The application's LWA client id (the LWA-compatible endpoint checks it).
+    pub client_id: String,
     pub access_token: SecretString,
     pub issue_id: Uuid,
     pub issued_at: DateTime<Utc>,
