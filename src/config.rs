@@ -43,6 +43,11 @@ pub struct Settings {
     pub lwa_retry_budget_ms: u64,
     /// Access tokens kept in memory (the database keeps them all).
     pub token_cache_capacity: u64,
+    /// Requests a second per tenant (0: no limit), and the burst allowed above it.
+    pub tenant_rate_limit_per_second: u32,
+    pub tenant_rate_limit_burst: u32,
+    /// A request whose head or body has not arrived after this long is cut off (408).
+    pub request_timeout_ms: u64,
 }
 
 /// The defaults of section 10 of the contract; secrets have none.
@@ -62,6 +67,9 @@ struct Defaults {
     lwa_request_timeout_ms: u64,
     lwa_retry_budget_ms: u64,
     token_cache_capacity: u64,
+    tenant_rate_limit_per_second: u32,
+    tenant_rate_limit_burst: u32,
+    request_timeout_ms: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -79,6 +87,9 @@ const DEFAULTS: Defaults = Defaults {
     lwa_request_timeout_ms: 5_000,
     lwa_retry_budget_ms: 10_000,
     token_cache_capacity: 200_000,
+    tenant_rate_limit_per_second: 20_000,
+    tenant_rate_limit_burst: 40_000,
+    request_timeout_ms: 10_000,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -74,6 +74,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen.clone();
     let app = Application::build(settings).await?;
     let demo = seed(app.pool(), &app.keystore()).await?;
+    let operator = crate::cli::create_operator_key(
+        app.pool(),
+        &DisplayName::parse("spvault dev").map_err(anyhow::Error::msg)?,
+    )
+    .await?;
     let base = format!("http://{listen}");
     println!("spvault dev is serving on {base}");
     println!("  LWA emulator:   {}", emulator.token_url());
@@ -82,6 +87,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     println!(
         "  tenant key:     {} (scopes admin, tokens, audit)",
         demo.key.expose_secret()
+    );
+    println!(
+        "  operator key:   {} (manages tenants)",
+        operator.expose_secret()
     );
     println!();
     println!("Fetch an access token (run it twice: the second comes from the cache):");

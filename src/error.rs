@@ -77,6 +77,8 @@ pub enum ApiError {
     CredentialUnreadable(&'static str),
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("one or more fields are invalid")]
     Validation(Vec<FieldError>),
     #[error("{detail}")]
@@ -118,6 +120,7 @@ impl ApiError {
             Self::ClientCredentialsRejected => "client_credentials_rejected",
             Self::CredentialUnreadable(_) => "credential_unreadable",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::UpstreamUnavailable { .. } => "upstream_unavailable",
@@ -178,6 +181,7 @@ impl ResponseError for ApiError {
             | Self::ClientCredentialsRejected
             | Self::CredentialUnreadable(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable { .. } | Self::Unavailable(_) | Self::KeysUnavailable(_) => {

@@ -45,9 +45,10 @@ use crate::routes;
         routes::token_trail::lookup,
         routes::audit_events::list,
         routes::lwa_compat::token,
+        routes::whoami::whoami,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &ProblemResponses),
     tags(
         (name = "tenants", description = "Tenants (operator keys)"),
         (name = "api-keys", description = "A tenant's API keys (scope `admin`)"),
@@ -90,11 +91,73 @@ impl Modify for BearerKeys {
     }
 }
 
+/// Every operation can answer with the contract's errors (section 2); each is documented as
+/// `application/problem+json` with the `Problem` schema, unless the operation says otherwise.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        let common = [
+            ("400", "malformed_request: the body is not valid JSON, has an unknown field, or is not JSON"),
+            ("401", "unauthenticated: no, malformed, unknown, revoked or expired key"),
+            ("403", "forbidden or tenant_disabled"),
+            ("404", "not_found"),
+            ("405", "method_not_allowed"),
+            ("408", "request_timeout: the request did not arrive in time"),
+            ("413", "payload_too_large: the body is over 64 KiB"),
+            ("422", "validation_failed, with one entry per invalid field in errors"),
+            ("429", "rate_limited, with Retry-After"),
+            ("500", "internal: a bug"),
+            ("503", "unavailable or upstream_unavailable, with Retry-After"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // The LWA-compatible endpoint answers in LWA's shape, documented on the operation.
+            if path.starts_with("/auth/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
+}
+
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     ApiDoc::openapi()
         .to_json()
         .expect("the OpenAPI document serializes")
 });
+
+/// `GET /docs/`: Swagger UI (assets compiled in; no CDN) reading `/openapi.json`.
+pub fn docs() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+        .config(utoipa_swagger_ui::Config::from("/openapi.json"))
+}
 
 /// `GET /openapi.json`
 pub async fn serve() -> HttpResponse {

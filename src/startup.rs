@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -12,16 +13,17 @@ use tokio::task::JoinHandle;
 
 use crate::audit::deliveries::DeliveryWriter;
 use crate::audit::retention;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TenantRateLimit};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
 use crate::keystore::KeyStore;
+use crate::routes;
+use crate::routes::extract::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
-use crate::routes::{self, extract::MAX_BODY_BYTES};
 use crate::tokens::lwa_client::LwaClient;
 use crate::tokens::{Broker, TokenCache};
-use crate::{db, telemetry};
+use crate::{db, telemetry, tls};
 
 /// Why the service should not receive traffic, if it should not (beyond the database checks).
 #[derive(Default)]
@@ -69,6 +71,7 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keyring = settings.keyring()?;
+        crate::metrics::install();
         let pool = prepare_database(&settings).await?;
         let readiness = Arc::new(Readiness::default());
         let keystore = web::Data::new(KeyStore::new(keyring, pool.clone(), Arc::clone(&readiness)));
@@ -109,6 +112,11 @@ impl Application {
         let auth_data = authenticator.clone();
         let keystore_data = keystore.clone();
         let broker_data = broker.clone();
+        let body_timeout = BodyTimeout(Duration::from_millis(settings.request_timeout_ms));
+        let rate_limit = web::Data::new(TenantRateLimit::new(
+            settings.tenant_rate_limit_per_second,
+            settings.tenant_rate_limit_burst,
+        ));
         let compat = web::Data::new(CompatSettings {
             min_ttl_seconds: i64::try_from(settings.compat_min_ttl()).unwrap_or(i64::MAX),
         });
@@ -122,8 +130,10 @@ impl Application {
                 .app_data(keystore_data.clone())
                 .app_data(broker_data.clone())
                 .app_data(compat.clone())
+                .app_data(rate_limit.clone())
                 .app_data(caches.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
                     ApiError::NotFound("no resource has that id".into()).into()
                 }))
@@ -131,10 +141,16 @@ impl Application {
                     ApiError::Malformed(format!("the query string is malformed: {err}")).into()
                 }))
                 .configure(routes::configure)
+                .service(crate::openapi::docs())
                 .default_service(web::to(routes::not_found))
         })
-        .listen(listener)?
+        // A client that does not finish its request head in time is cut off.
+        .client_request_timeout(body_timeout.0)
         .shutdown_timeout(30);
+        server = match tls::server_config(&settings)? {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        };
         if let Some(workers) = settings.workers {
             server = server.workers(workers.max(1));
         }

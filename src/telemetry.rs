@@ -14,6 +14,8 @@ use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use tracing_subscriber::EnvFilter;
 
+use crate::auth::RateInfo;
+
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
@@ -100,8 +102,13 @@ pub async fn request_middleware(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let status = response.status().as_u16();
+    crate::metrics::record_request(&route, method.as_str(), status, started.elapsed());
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let rate = response.request().extensions().get::<RateInfo>().copied();
+    if let Some(rate) = rate {
+        rate.write_headers(response.headers_mut());
     }
     tracing::info!(
         method = %method,

@@ -77,11 +77,7 @@ async fn write_batches(pool: PgPool, receiver: Arc<Mutex<mpsc::Receiver<Pending>
         let rows: Vec<NewTokenDelivery> = batch.iter().map(|p| p.row.clone()).collect();
         let started = Instant::now();
         let result = token_trail::insert_token_deliveries(&pool, &rows).await;
-        tracing::debug!(
-            rows = rows.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "delivery batch"
-        );
+        crate::metrics::audit_batch(rows.len(), started.elapsed(), result.is_ok());
         match result {
             Ok(written) => {
                 let written: std::collections::HashSet<Uuid> = written.into_iter().collect();

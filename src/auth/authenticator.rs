@@ -29,6 +29,7 @@ use crate::db::notify::Invalidation;
 use crate::domain::Scopes;
 use crate::error::ApiError;
 use crate::invalidation::Invalidate;
+use crate::metrics;
 
 /// A caller whose key verified and is in force.
 #[derive(Debug, Clone)]
@@ -134,8 +135,14 @@ impl Authenticator {
         let token = bearer.unwrap_or_default();
         let fingerprint = self.fingerprints.fingerprint(token.as_bytes());
         let key_id = match self.verified.get(&fingerprint) {
-            Some(key_id) => key_id,
-            None => self.verify_unknown(token, fingerprint, address).await?,
+            Some(key_id) => {
+                metrics::key_cache("hit");
+                key_id
+            }
+            None => {
+                metrics::key_cache("miss");
+                self.verify_unknown(token, fingerprint, address).await?
+            }
         };
         let Some(state) = self.state(key_id).await? else {
             // The key was deleted (its tenant was) since it verified.
@@ -193,6 +200,7 @@ impl Authenticator {
             .await
             .map_err(|_| anyhow::anyhow!("the argon2 semaphore was closed"))?;
         self.argon2_runs.fetch_add(1, Ordering::Relaxed);
+        metrics::argon2_verification();
         let verified =
             tokio::task::spawn_blocking(move || crypto::verify_secret(hash.as_deref(), &key))
                 .await

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
-use super::{Authenticator, Principal};
+use super::{Authenticator, Principal, TenantRateLimit};
 use crate::domain::Scope;
 use crate::error::ApiError;
 
@@ -76,6 +76,20 @@ fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Principal, 
     })
 }
 
+/// Any caller with a valid key (of an enabled tenant, for tenant keys).
+#[derive(Debug, Clone)]
+pub struct AnyCaller(pub Principal);
+
+impl FromRequest for AnyCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let principal = authenticate(req);
+        Box::pin(async move { principal.await.map(AnyCaller) })
+    }
+}
+
 impl FromRequest for OperatorCaller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -93,14 +107,30 @@ impl FromRequest for OperatorCaller {
     }
 }
 
+/// Counts the request against its tenant's limit; the answer's headers will say where it stands.
+pub fn limit_tenant(req: &HttpRequest, tenant_id: Uuid) -> Result<(), ApiError> {
+    let Some(limit) = req.app_data::<web::Data<TenantRateLimit>>() else {
+        return Ok(());
+    };
+    if let Some(info) = limit.check(tenant_id)? {
+        req.extensions_mut().insert(info);
+    }
+    Ok(())
+}
+
 impl<S: RequiredScope> FromRequest for TenantCaller<S> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let principal = authenticate(req);
+        let req = req.clone();
         Box::pin(async move {
-            match principal.await? {
+            let principal = principal.await?;
+            if let Principal::Tenant(tenant) = &principal {
+                limit_tenant(&req, tenant.tenant_id)?;
+            }
+            match principal {
                 Principal::Operator { .. } => Err(ApiError::Forbidden(
                     "operator keys manage tenants only; use a tenant key",
                 )),

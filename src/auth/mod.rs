@@ -8,10 +8,13 @@ mod authenticator;
 mod extract;
 pub mod key;
 mod limiter;
+mod rate_limit;
 mod usage;
 
 pub use authenticator::{Authenticator, Principal, TenantPrincipal};
 pub use extract::{
-    client_address, Admin, Audit, OperatorCaller, RequiredScope, TenantCaller, Tokens,
+    client_address, limit_tenant, Admin, AnyCaller, Audit, OperatorCaller, RequiredScope,
+    TenantCaller, Tokens,
 };
+pub use rate_limit::{RateInfo, TenantRateLimit};
 pub use usage::UsageRecorder;

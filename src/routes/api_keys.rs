@@ -131,7 +131,7 @@ fn future_time(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, Strin
 /// Creates a key for the caller's tenant.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("tenant_key" = ["admin"])),
     request_body = CreateApiKey,
-    responses((status = 201, body = CreatedApiKey), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = CreatedApiKey), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -188,8 +188,8 @@ pub async fn list(
 /// Revokes a key of the tenant: it stops working on every replica within a second.
 #[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api-keys",
     security(("tenant_key" = ["admin"])), params(("key_id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem,
+    responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json",
             description = "the tenant's last admin key cannot be revoked")))]
 pub async fn revoke(
     caller: TenantCaller<Admin>,

@@ -109,8 +109,8 @@ fn actor(caller: &TenantCaller<Admin>, request_id: RequestId) -> Actor {
 /// Registers an SP-API application with its LWA client secret.
 #[utoipa::path(post, path = "/v1/applications", tag = "applications",
     security(("tenant_key" = ["admin"])), request_body = CreateApplication,
-    responses((status = 201, body = Application), (status = 409, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = Application), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -178,7 +178,7 @@ pub async fn list(
 /// One application.
 #[utoipa::path(get, path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
-    responses((status = 200, body = Application), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     caller: TenantCaller<Admin>,
     pool: web::Data<PgPool>,
@@ -195,8 +195,8 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     request_body = UpdateApplication,
-    responses((status = 200, body = Application), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -222,8 +222,8 @@ pub async fn update(
 #[utoipa::path(put, path = "/v1/applications/{application_id}/client-secret",
     tag = "applications", security(("tenant_key" = ["admin"])),
     params(("application_id" = Uuid, Path)), request_body = ReplaceClientSecret,
-    responses((status = 200, body = Application), (status = 404, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn replace_client_secret(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -271,8 +271,8 @@ pub async fn replace_client_secret(
 /// Deletes an application no seller uses.
 #[utoipa::path(delete, path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem, description = "sellers still use it")))]
+    responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json", description = "sellers still use it")))]
 pub async fn delete(
     caller: TenantCaller<Admin>,
     request_id: RequestId,

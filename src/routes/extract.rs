@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -17,6 +18,10 @@ use crate::domain::{Cursor, Limit};
 use crate::error::{ApiError, FieldError};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a request body may take to arrive (a client that trickles it in is cut off).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
 
 /// Binds each `$var` to the parsed value of its field, or answers `422` listing every field that
 /// failed to parse.
@@ -119,9 +124,13 @@ pub(crate) fn read_limited(
     payload: &mut Payload,
 ) -> Pin<Box<dyn Future<Output = Result<Bytes, ApiError>>>> {
     let bytes = Bytes::from_request(req, payload);
+    let timeout = req
+        .app_data::<BodyTimeout>()
+        .map_or(Duration::from_secs(10), |t| t.0);
     Box::pin(async move {
-        let bytes = bytes
+        let bytes = tokio::time::timeout(timeout, bytes)
             .await
+            .map_err(|_| ApiError::RequestTimeout)?
             .map_err(|err| match err.as_error::<PayloadError>() {
                 Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
                 _ => ApiError::Malformed("the request body could not be read".into()),

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::extract::read_limited;
 use super::tokens::requester;
-use crate::auth::{client_address, Authenticator, Principal};
+use crate::auth::{client_address, limit_tenant, Authenticator, Principal};
 use crate::db::applications;
 use crate::domain::{ClientId, Scope};
 use crate::error::ApiError;
@@ -188,6 +188,10 @@ pub struct CompatTokenResponse {
         (status = 400, body = ErrorBody,
             description = "invalid_request, unsupported_grant_type, invalid_scope, invalid_grant"),
         (status = 401, body = ErrorBody, description = "invalid_client"),
+        (status = 408, body = ErrorBody, description = "the request did not arrive in time"),
+        (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 429, body = ErrorBody, description = "too many failed authentications or requests"),
+        (status = 500, body = ErrorBody, description = "server_error"),
         (status = 503, body = ErrorBody, description = "temporarily_unavailable")))]
 pub async fn token(
     req: HttpRequest,
@@ -269,6 +273,7 @@ async fn serve(
         Principal::Tenant(tenant) if tenant.scopes.contains(Scope::Tokens) => tenant,
         _ => return Err(from_auth_error(ApiError::Unauthenticated)),
     };
+    limit_tenant(req, tenant.tenant_id).map_err(from_auth_error)?;
     let who = requester(
         tenant.tenant_id,
         tenant.key_id,

@@ -11,6 +11,7 @@ pub mod sellers;
 pub mod tenants;
 pub mod token_trail;
 pub mod tokens;
+pub mod whoami;
 
 use actix_web::{web, HttpResponse, Resource};
 
@@ -26,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/openapi.json").route(web::get().to(crate::openapi::serve)))
+        .service(resource("/metrics").route(web::get().to(crate::metrics::serve)))
+        .service(resource("/v1/whoami").route(web::get().to(whoami::whoami)))
         .service(
             resource("/v1/tenants")
                 .route(web::post().to(tenants::create))

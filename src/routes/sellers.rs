@@ -150,8 +150,8 @@ fn parse_status(value: Option<&str>) -> Result<Option<&str>, String> {
 #[utoipa::path(post, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
     request_body = CreateSeller,
     responses((status = 201, body = Seller),
-        (status = 404, body = crate::error::Problem, description = "no such application"),
-        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json", description = "no such application"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -246,7 +246,7 @@ pub async fn list(
 /// One seller.
 #[utoipa::path(get, path = "/v1/sellers/{seller_id}", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
-    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     caller: TenantCaller<Admin>,
     pool: web::Data<PgPool>,
@@ -263,8 +263,8 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/sellers/{seller_id}", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     request_body = UpdateSeller,
-    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -306,8 +306,8 @@ pub async fn update(
 #[utoipa::path(put, path = "/v1/sellers/{seller_id}/refresh-token", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     request_body = ReplaceRefreshToken,
-    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn replace_refresh_token(
     caller: TenantCaller<Admin>,
     request_id: RequestId,
@@ -344,7 +344,7 @@ pub async fn replace_refresh_token(
 /// Deletes a seller.
 #[utoipa::path(delete, path = "/v1/sellers/{seller_id}", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     caller: TenantCaller<Admin>,
     request_id: RequestId,

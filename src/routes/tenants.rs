@@ -76,8 +76,8 @@ fn conflict_on_name(name: &TenantName) -> impl FnOnce(sqlx::Error) -> ApiError +
 /// Creates a tenant and its first admin key.
 #[utoipa::path(post, path = "/v1/tenants", tag = "tenants", security(("operator_key" = [])),
     request_body = CreateTenant,
-    responses((status = 201, body = CreatedTenant), (status = 409, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = CreatedTenant), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     caller: OperatorCaller,
     request_id: RequestId,
@@ -144,7 +144,7 @@ pub async fn list(
 /// One tenant.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "tenants",
     security(("operator_key" = [])), params(("tenant_id" = Uuid, Path)),
-    responses((status = 200, body = Tenant), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Tenant), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     _caller: OperatorCaller,
     pool: web::Data<PgPool>,
@@ -161,8 +161,8 @@ pub async fn get(
 #[utoipa::path(patch, path = "/v1/tenants/{tenant_id}", tag = "tenants",
     security(("operator_key" = [])), params(("tenant_id" = Uuid, Path)),
     request_body = UpdateTenant,
-    responses((status = 200, body = Tenant), (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Tenant), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     caller: OperatorCaller,
     request_id: RequestId,
@@ -203,7 +203,7 @@ pub async fn update(
 /// Deletes a tenant with its keys and everything it owns; its audit records are kept.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants",
     security(("operator_key" = [])), params(("tenant_id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::error::Problem)))]
+    responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     caller: OperatorCaller,
     request_id: RequestId,

@@ -209,8 +209,8 @@ pub async fn list_deliveries(
 /// Which exchange minted this token? By its keyed fingerprint; the token is not stored.
 #[utoipa::path(post, path = "/v1/token-issues/lookup", tag = "audit",
     security(("tenant_key" = ["audit"])), request_body = LookupRequest,
-    responses((status = 200, body = TokenIssue), (status = 404, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = TokenIssue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn lookup(
     caller: TenantCaller<Audit>,
     pool: web::Data<PgPool>,

@@ -127,10 +127,10 @@ fn api_error(err: BrokerError, what: &str, id: Uuid) -> ApiError {
     security(("tenant_key" = ["tokens"])), params(("seller_id" = Uuid, Path)),
     request_body(content = Option<AccessTokenRequest>, description = "optional"),
     responses((status = 200, body = AccessToken),
-        (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem,
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json",
             description = "seller_authorization_revoked or client_credentials_rejected"),
-        (status = 503, body = crate::error::Problem,
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json",
             description = "upstream_unavailable (with Retry-After), or unavailable")))]
 pub async fn seller_access_token(
     caller: TenantCaller<Tokens>,
@@ -165,10 +165,10 @@ pub async fn seller_access_token(
     security(("tenant_key" = ["tokens"])), params(("application_id" = Uuid, Path)),
     request_body = GrantlessTokenRequest,
     responses((status = 200, body = AccessToken),
-        (status = 404, body = crate::error::Problem),
-        (status = 409, body = crate::error::Problem, description = "client_credentials_rejected"),
-        (status = 422, body = crate::error::Problem),
-        (status = 503, body = crate::error::Problem)))]
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json", description = "client_credentials_rejected"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn grantless_token(
     caller: TenantCaller<Tokens>,
     request_id: RequestId,

@@ -29,6 +29,7 @@ use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
 use crate::db::tokens::{self as store, CachedTokenRow, NewCachedToken};
 use crate::invalidation::Invalidate;
 use crate::keystore::{places, KeyStore, SecretError};
+use crate::metrics;
 
 /// Which endpoint a token leaves through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +194,7 @@ impl Broker {
         if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
             return Ok(delivered);
         }
+        metrics::token_cache("miss");
         let flight = self.flight(seller_id);
         let _flight = flight.lock().await;
         if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
@@ -246,6 +248,7 @@ impl Broker {
         if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
             return Ok(delivered);
         }
+        metrics::token_cache("miss");
         let flight = self.flight(cache_key);
         let _flight = flight.lock().await;
         if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
@@ -321,6 +324,7 @@ impl Broker {
         if token.seconds_left(Utc::now()) <= self.threshold(want) {
             return Ok(None);
         }
+        metrics::token_cache("hit");
         self.deliver(who, key.seller_id, &token, Source::Cache)
             .await
             .map(Some)
@@ -452,6 +456,14 @@ impl Broker {
         for attempt in attempts {
             let id = Uuid::now_v7();
             let latency_ms = i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX);
+            metrics::lwa_exchange(
+                match &attempt.result {
+                    Ok(_) => "issued",
+                    Err(Failure::Rejected(_)) => "rejected",
+                    Err(Failure::Transient(_)) => "transient",
+                },
+                attempt.latency,
+            );
             let mut issue = NewTokenIssue {
                 id,
                 tenant_id: who.tenant_id,

@@ -12,6 +12,7 @@ mod helpers;
 mod lwa_compat;
 mod lwa_emulator;
 mod operations;
+mod production;
 mod sellers;
 mod tenants;
 mod token_trail;

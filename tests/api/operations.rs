@@ -67,6 +67,15 @@ async fn the_openapi_document_describes_every_route() {
             "{method} {path} is missing"
         );
     }
+    // Errors are documented as what they are (found by the fuzzer).
+    let not_found = &doc["paths"]["/v1/sellers/{seller_id}"]["get"]["responses"]["404"];
+    assert!(
+        not_found["content"]["application/problem+json"].is_object(),
+        "{not_found}"
+    );
+    let unauthenticated = &doc["paths"]["/v1/api-keys"]["get"]["responses"]["401"];
+    assert!(unauthenticated["content"]["application/problem+json"].is_object());
+    assert!(doc["paths"]["/auth/o2/token"]["post"]["responses"]["429"].is_object());
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["tenant_key"]["scheme"], "bearer");
     assert!(doc["components"]["schemas"]["Problem"].is_object());

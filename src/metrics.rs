@@ -1,0 +1,102 @@
+//! Prometheus metrics (the `metrics` facade, rendered by `metrics-exporter-prometheus`).
+//!
+//! Labels are bounded: route templates (never raw paths), methods, status codes, fixed outcome
+//! names. No tenant, seller or key identifier is ever a label: `/metrics` needs no key.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sqlx::PgPool;
+
+const SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const ROWS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same handle).
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("spvault_audit_batch_rows".into()),
+                        &ROWS,
+                    )
+                })
+                .expect("static buckets are valid");
+            match builder.install_recorder() {
+                Ok(handle) => handle,
+                // Another recorder is installed (an embedding program's): keep a private one.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_owned()),
+        ("status", status.to_string()),
+    ];
+    counter!("spvault_http_requests_total", &labels).increment(1);
+    histogram!(
+        "spvault_http_request_duration_seconds",
+        "route" => route.to_owned(),
+        "method" => method.to_owned()
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// A token request answered from memory (`hit`) or not (`miss`).
+pub fn token_cache(result: &'static str) {
+    counter!("spvault_token_cache_total", "result" => result).increment(1);
+}
+
+/// One exchange attempt at LWA: `issued`, `rejected` (a verdict on the credentials) or
+/// `transient` (retried or given up).
+pub fn lwa_exchange(outcome: &'static str, elapsed: Duration) {
+    counter!("spvault_lwa_exchanges_total", "outcome" => outcome).increment(1);
+    histogram!("spvault_lwa_exchange_duration_seconds").record(elapsed.as_secs_f64());
+}
+
+/// One group commit of delivery records.
+pub fn audit_batch(rows: usize, elapsed: Duration, ok: bool) {
+    histogram!("spvault_audit_batch_rows").record(rows as f64);
+    histogram!("spvault_audit_write_duration_seconds").record(elapsed.as_secs_f64());
+    if !ok {
+        counter!("spvault_audit_write_failures_total").increment(1);
+    }
+}
+
+/// An API key found in (`hit`) or missing from (`miss`) the verification cache.
+pub fn key_cache(result: &'static str) {
+    counter!("spvault_key_cache_total", "result" => result).increment(1);
+}
+
+pub fn argon2_verification() {
+    counter!("spvault_argon2_verifications_total").increment(1);
+}
+
+/// `GET /metrics`
+pub async fn serve(pool: web::Data<PgPool>) -> HttpResponse {
+    let handle = install();
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    gauge!("spvault_db_pool_connections", "state" => "idle").set(f64::from(idle));
+    gauge!("spvault_db_pool_connections", "state" => "in_use")
+        .set(f64::from(size.saturating_sub(idle)));
+    handle.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render())
+}
