@@ -212,6 +212,13 @@ impl PageQuery {
     }
 }
 
+/// A UUID from a query parameter.
+pub fn parse_uuid(value: Option<&str>) -> Result<Option<uuid::Uuid>, String> {
+    value
+        .map(|v| uuid::Uuid::try_parse(v).map_err(|_| "must be a UUID".to_owned()))
+        .transpose()
+}
+
 /// An RFC 3339 time from a query parameter.
 pub fn parse_time(value: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
     value

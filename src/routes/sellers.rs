@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{parse_fields, present, JsonBody, PageQuery};
+use super::extract::{parse_fields, parse_uuid, present, JsonBody, PageQuery};
 use super::no_content;
 use crate::audit::Actor;
 use crate::auth::{Admin, TenantCaller};
@@ -217,11 +217,7 @@ pub async fn list(
         cursor: query.cursor.clone(),
     };
     parse_fields! {
-        application_id = "application_id" => query
-            .application_id
-            .as_deref()
-            .map(|v| Uuid::try_parse(v).map_err(|_| "must be a UUID".to_owned()))
-            .transpose(),
+        application_id = "application_id" => parse_uuid(query.application_id.as_deref()),
         status = "status" => parse_status(query.status.as_deref()),
         limit = "limit" => page_query.limit(),
         cursor = "cursor" => page_query.cursor(),

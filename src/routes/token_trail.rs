@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{parse_fields, parse_time, JsonBody, PageQuery};
+use super::extract::{parse_fields, parse_time, parse_uuid, JsonBody, PageQuery};
 use crate::auth::{Audit, TenantCaller};
 use crate::db::audit_events::TimeRange;
 use crate::db::token_trail::{self, DeliveryFilter, IssueFilter, TokenDeliveryRow, TokenIssueRow};
@@ -127,12 +127,6 @@ pub struct LookupRequest {
     /// A token someone found (in a log, say).
     #[schema(value_type = String, example = "Atza|IwEBIA…")]
     access_token: SecretString,
-}
-
-fn parse_uuid(value: Option<&str>) -> Result<Option<Uuid>, String> {
-    value
-        .map(|v| Uuid::try_parse(v).map_err(|_| "must be a UUID".to_owned()))
-        .transpose()
 }
 
 /// One row per exchange attempt at LWA, newest first.

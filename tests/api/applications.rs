@@ -4,7 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    client_id, client_secret, expect_problem, expect_status, refresh_token, spawn_app, Key, TestApp,
+    client_id, client_secret, error_fields, expect_problem, expect_status, refresh_token,
+    spawn_app, Key, TestApp,
 };
 
 async fn create(app: &TestApp, admin: &Key, body: Value) -> reqwest::Response {
@@ -64,14 +65,7 @@ async fn application_fields_are_validated_one_error_per_field() {
         "validation_failed",
     )
     .await;
-    let mut fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    fields.sort();
-    assert_eq!(fields, ["client_id", "client_secret", "name"]);
+    assert_eq!(error_fields(&body), ["client_id", "client_secret", "name"]);
 
     let long_secret = "a".repeat(2049);
     let response = create(

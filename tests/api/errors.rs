@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{expect_problem, spawn_app};
+use crate::helpers::{error_fields, expect_problem, spawn_app};
 
 #[tokio::test]
 async fn an_unknown_route_is_404_problem_json() {
@@ -135,14 +135,7 @@ async fn invalid_values_are_422_with_one_error_per_field() {
         "validation_failed",
     )
     .await;
-    let mut fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    fields.sort();
-    assert_eq!(fields, ["expires_at", "name", "scopes"]);
+    assert_eq!(error_fields(&body), ["expires_at", "name", "scopes"]);
     assert!(body["errors"][0]["message"].is_string());
 }
 

@@ -365,3 +365,18 @@ pub fn refresh_token() -> String {
 pub fn selling_partner_id() -> String {
     format!("A{}", random_hex(6).to_uppercase())
 }
+
+/// The fields named in a `422`'s `errors`, sorted.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    let mut fields: Vec<String> = problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    fields.sort();
+    fields
+}

@@ -4,8 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    client_secret, expect_problem, expect_status, refresh_token, selling_partner_id, spawn_app,
-    Key, TestApp,
+    client_secret, error_fields, expect_problem, expect_status, refresh_token, selling_partner_id,
+    spawn_app, Key, TestApp,
 };
 
 async fn setup() -> (TestApp, Key, Value) {
@@ -83,15 +83,8 @@ async fn seller_fields_are_validated_one_error_per_field() {
         "validation_failed",
     )
     .await;
-    let mut fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    fields.sort();
     assert_eq!(
-        fields,
+        error_fields(&body),
         [
             "external_id",
             "marketplace_ids",
