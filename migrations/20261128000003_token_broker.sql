@@ -75,6 +75,8 @@ declare
     parent text;
     name text;
 begin
+    -- Replicas starting together must not race to create the same partition.
+    perform pg_advisory_xact_lock(hashtext('spvault:ensure_trail_partitions'));
     for i in 0..months_ahead loop
         month := date_trunc('month', since at time zone 'utc') at time zone 'utc' + make_interval(months => i);
         foreach parent in array array['token_issue', 'token_delivery'] loop

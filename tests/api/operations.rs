@@ -103,3 +103,20 @@ async fn a_sane_request_id_is_echoed_and_a_bad_one_replaced() {
     assert_ne!(id, too_long);
     assert!(!id.is_empty());
 }
+
+#[tokio::test]
+async fn replicas_starting_together_on_a_new_database_do_not_trip_over_each_other() {
+    let database = crate::helpers::TestDatabase::new_named();
+    let mut settings = crate::helpers::test_settings(&database.url());
+    settings.master_keys = Some(spvault::crypto::Keyring::generate_entry(1).into());
+    let (a, b, c) = tokio::join!(
+        spvault::startup::Application::build(settings.clone()),
+        spvault::startup::Application::build(settings.clone()),
+        spvault::startup::Application::build(settings.clone()),
+    );
+    for app in [a, b, c] {
+        let app = app.expect("every replica starts");
+        let ready: bool = spvault::db::migrations_applied(app.pool()).await.unwrap();
+        assert!(ready);
+    }
+}
