@@ -13,6 +13,7 @@ mod lwa_compat;
 mod lwa_emulator;
 mod operations;
 mod production;
+mod sdks;
 mod sellers;
 mod tenants;
 mod token_trail;
