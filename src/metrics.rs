@@ -42,6 +42,17 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// Folds recorded histogram samples into their buckets now and then (the exporter keeps raw
+/// samples until this runs, which would grow without bound between scrapes).
+pub async fn run_upkeep() {
+    let handle = install();
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        ticker.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
     let labels = [
         ("route", route.to_owned()),

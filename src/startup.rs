@@ -100,6 +100,7 @@ impl Application {
         background.extend([
             tokio::spawn(invalidation::run(pool.clone(), caches.clone())),
             tokio::spawn(retention::run(pool.clone(), settings.audit_retention_days)),
+            tokio::spawn(crate::metrics::run_upkeep()),
             tokio::spawn({
                 let usage = authenticator.usage();
                 let pool = pool.clone();

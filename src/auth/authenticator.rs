@@ -73,6 +73,9 @@ pub struct Authenticator {
     pool: PgPool,
     fingerprints: KeyedHasher,
     verified: Cache<[u8; 32], Uuid>,
+    /// One verification at a time per presented key: concurrent first requests with the same
+    /// key wait for it instead of each running argon2.
+    verifying: Cache<[u8; 32], Arc<tokio::sync::Mutex<()>>>,
     states: Cache<Uuid, Arc<KeyState>>,
     /// Bumped by every invalidation: a state read before a bump is not cached after it.
     generation: AtomicU64,
@@ -95,6 +98,10 @@ impl Authenticator {
             verified: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.key_cache_ttl())
+                .build(),
+            verifying: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(60))
                 .build(),
             states: Cache::builder()
                 .max_capacity(100_000)
@@ -141,7 +148,15 @@ impl Authenticator {
             }
             None => {
                 metrics::key_cache("miss");
-                self.verify_unknown(token, fingerprint, address).await?
+                let flight = self
+                    .verifying
+                    .get_with(fingerprint, || Arc::new(tokio::sync::Mutex::new(())));
+                let _flight = flight.lock().await;
+                // Another request with this key may have verified it meanwhile.
+                match self.verified.get(&fingerprint) {
+                    Some(key_id) => key_id,
+                    None => self.verify_unknown(token, fingerprint, address).await?,
+                }
             }
         };
         let Some(state) = self.state(key_id).await? else {

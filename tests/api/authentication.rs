@@ -172,6 +172,19 @@ async fn a_remembered_key_does_not_run_argon2_again() {
 }
 
 #[tokio::test]
+async fn concurrent_first_uses_of_a_key_run_argon2_once() {
+    let app = spawn_app().await;
+    let (_, admin) = app.create_tenant("acme").await;
+    let fresh = app.create_key(&admin, &["admin"]).await;
+    let before = app.authenticator.argon2_verifications();
+    let requests = (0..16).map(|_| app.get(ADMIN_ROUTE, &fresh.key));
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(app.authenticator.argon2_verifications() - before, 1);
+}
+
+#[tokio::test]
 async fn failed_authentications_are_limited_per_address_but_known_keys_keep_working() {
     let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
     let (_, admin) = app.create_tenant("acme").await;
