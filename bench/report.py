@@ -1,0 +1,82 @@
+"""Turns one bench/run's raw outputs into the table of BENCHMARKS.md."""
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def wrk(path):
+    text = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    def latency(pct):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    return {"rps": rps, "p50": latency(50), "p99": latency(99), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def run(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--rows", nargs=2, type=float)
+    p.add_argument("--commits", nargs=2, type=float)
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--argon2", type=float)
+    p.add_argument("--exchanges", nargs=2, type=int)
+    p.add_argument("--rss-kb", type=int)
+    p.add_argument("--sizes", nargs=4, type=int)
+    p.add_argument("--smoke", type=int)
+    a = p.parse_args()
+    out = a.out
+    bare, fetch, compat, auth, big = (wrk(os.path.join(out, f"{n}.txt")) for n in ("bare", "fetch", "compat", "auth", "fetch_big"))
+    overhead = json.load(open(os.path.join(out, "overhead.json")))
+    burst = json.load(open(os.path.join(out, "burst.json")))
+    small, big_n, hot, burst_n = a.sizes
+    rows = a.rows[1] - a.rows[0]
+    commits = a.commits[1] - a.commits[0]
+    exchanges = a.exchanges[1] - a.exchanges[0]
+    failures = sum(r["non2xx"] for r in (fetch, compat, auth, big)) + (burst["requests"] - burst["ok"])
+
+    def yes(ok):
+        return "met" if ok else "**missed**"
+
+    r1, r2, r5 = fetch["rps"] / bare["rps"], compat["rps"] / bare["rps"], auth["rps"] / bare["rps"]
+    r6 = big["rps"] / fetch["rps"]
+    cpu = run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).strip()
+    lines = [
+        f"Commit `{run(['git', 'rev-parse', '--short', 'HEAD'])}`, {platform.node()}, "
+        f"{os.cpu_count()} cores ({cpu}), "
+        f"{run(['wrk', '--version'])}, {run(['rustc', '--version'])}, {run(['psql', '--version'])}. "
+        "The load generator (wrk, 2 threads, 64 keep-alive connections), the vault and PostgreSQL share these cores."
+        + (" SMOKE RUN: tiny sizes, numbers meaningless." if a.smoke else ""),
+        "",
+        "| # | measure | result | ratio / count | target |",
+        "|---|---|---|---|---|",
+        f"| 1 | cached token fetch, {small:,} sellers at random | {fetch['rps']:,.0f} req/s, p50 {fetch['p50']:.2f} ms, p99 {fetch['p99']:.2f} ms (bare route {bare['rps']:,.0f} req/s) | {r1:.2f} × bare | ≥ 0.35: {yes(r1 >= 0.35)} |",
+        f"| 2 | the same through `/auth/o2/token` (form) | {compat['rps']:,.0f} req/s, p50 {compat['p50']:.2f} ms, p99 {compat['p99']:.2f} ms | {r2:.2f} × bare | ≥ 0.35: {yes(r2 >= 0.35)} |",
+        f"| 3 | exchange overhead (cold fetch − emulator), median of {overhead['n']} | cold {overhead['cold_fetch_p50_ms']:.2f} ms, emulator {overhead['emulator_p50_ms']:.2f} ms | {overhead['overhead_p50_ms']:.2f} ms | ≤ 2 ms: {yes(overhead['overhead_p50_ms'] <= 2)} |",
+        f"| 4 | single flight: {burst_n:,} concurrent cold requests, one seller, 3 processes | {burst['ok']:,} answered 200 | {exchanges} exchange(s) | exactly 1: {yes(exchanges == 1)} |",
+        f"| 5 | one remembered key (`/v1/whoami`) vs bare route | {auth['rps']:,.0f} req/s; argon2 runs in the process: {a.argon2:.0f} | {r5:.2f} × bare | ≈ 1, one argon2 per key: {yes(r5 >= 0.8)} |",
+        f"| 6 | cached fetch with {big_n:,} sellers ({hot:,} hot) vs {small:,} | {big['rps']:,.0f} req/s, p99 {big['p99']:.2f} ms; vault RSS {a.rss_kb / 1024:,.0f} MiB | {r6:.2f} × | within 10 %: {yes(r6 >= 0.9)} |",
+        f"| 7 | audit write path during measure 1 | {rows / a.seconds:,.0f} delivery rows committed/s | {rows / max(commits, 1):.1f} rows per commit | — |",
+        "",
+        f"Failed requests across the run: {failures}. Raw outputs: `{out}/`.",
+    ]
+    print("\n".join(lines))
+    if failures:
+        sys.exit(1)
+
+
+main()

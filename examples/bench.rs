@@ -1,0 +1,287 @@
+//! The benchmark harness's helper (`bench/run` drives it; see BENCHMARKS.md).
+//!
+//!   bench seed --database URL --name NAME --sellers N --hot H --out DIR
+//!       a tenant with a tokens key, an application and N sellers (refresh tokens sealed like
+//!       the vault seals them), written in bulk; DIR gets key, client_id and the ids of H sellers
+//!   bench warm --url URL --key KEY --ids FILE [--concurrency C]
+//!       one access-token request per seller id (the cache is warm afterwards)
+//!   bench overhead --url URL --key KEY --ids FILE --lwa URL --client-id ID [--n N]
+//!       median latency of cold fetches (an exchange each) and of the same exchange sent to the
+//!       emulator directly
+//!   bench burst --urls URL,URL,... --key KEY --seller ID [--n N]
+//!       N concurrent cold requests for one seller spread over the vault processes
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use secrecy::{ExposeSecret, SecretString};
+use spvault::config::Settings;
+use spvault::domain::{ClientId, DisplayName, Scopes, TenantName};
+use spvault::keystore::{places, KeyStore};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+fn arg(args: &[String], name: &str) -> anyhow::Result<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .with_context(|| format!("missing {name}"))
+}
+
+fn arg_or(args: &[String], name: &str, default: usize) -> anyhow::Result<usize> {
+    match arg(args, name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("seed") => seed(&args).await,
+        Some("warm") => warm(&args).await,
+        Some("overhead") => overhead(&args).await,
+        Some("burst") => burst(&args).await,
+        _ => bail!("usage: bench seed|warm|overhead|burst … (see examples/bench.rs)"),
+    }
+}
+
+async fn seed(args: &[String]) -> anyhow::Result<()> {
+    let mut settings = Settings::with_database(&arg(args, "--database")?);
+    settings.master_keys = Some(SecretString::from(
+        std::env::var("SPVAULT_MASTER_KEYS").context("SPVAULT_MASTER_KEYS")?,
+    ));
+    let sellers = arg_or(args, "--sellers", 10_000)?;
+    let hot = arg_or(args, "--hot", sellers)?.min(sellers);
+    let out = std::path::PathBuf::from(arg(args, "--out")?);
+    let pool = spvault::startup::prepare_database(&settings).await?;
+    let keystore = KeyStore::new(settings.keyring()?, pool.clone(), Default::default());
+    keystore.verify_against_database().await?;
+
+    let tenant_id = Uuid::now_v7();
+    let name = TenantName::parse(&arg(args, "--name")?).map_err(anyhow::Error::msg)?;
+    let issued = spvault::auth::key::issue_off_runtime().await?;
+    let client_id = ClientId::parse(&format!(
+        "amzn1.application-oa2-client.{}",
+        Uuid::new_v4().simple()
+    ))
+    .map_err(anyhow::Error::msg)?;
+    let application_id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    spvault::db::tenants::insert_tenant(&mut tx, tenant_id, &name).await?;
+    keystore.create_data_key(&mut tx, tenant_id).await?;
+    spvault::db::api_keys::insert_api_key(
+        &mut tx,
+        spvault::db::api_keys::NewApiKey {
+            id: issued.id,
+            tenant_id: Some(tenant_id),
+            name: &DisplayName::parse("bench").map_err(anyhow::Error::msg)?,
+            scopes: &Scopes::all(),
+            key_hash: &issued.hash,
+            expires_at: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let secret = SecretString::from("amzn1.oa2-cs.v1.bench");
+    let sealed = keystore
+        .seal(&places::client_secret(tenant_id, application_id), &secret)
+        .await?;
+    let mut tx = pool.begin().await?;
+    spvault::db::applications::insert_application(
+        &mut tx,
+        spvault::db::applications::NewApplication {
+            id: application_id,
+            tenant_id,
+            name: &DisplayName::parse("bench app").map_err(anyhow::Error::msg)?,
+            client_id: &client_id,
+            sealed_secret: &sealed,
+            secret_expires_at: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let started = Instant::now();
+    let mut hot_ids = Vec::with_capacity(hot);
+    for batch_start in (0..sellers).step_by(10_000) {
+        let batch = (batch_start..(batch_start + 10_000).min(sellers)).collect::<Vec<_>>();
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut partners = Vec::with_capacity(batch.len());
+        let mut tokens = Vec::with_capacity(batch.len());
+        for i in batch {
+            let id = Uuid::now_v7();
+            let token = SecretString::from(format!("Atzr|bench-{i}-{}", Uuid::new_v4().simple()));
+            tokens.push(
+                keystore
+                    .seal(&places::refresh_token(tenant_id, id), &token)
+                    .await?,
+            );
+            partners.push(format!("A{i:012}"));
+            if hot_ids.len() < hot {
+                hot_ids.push(id);
+            }
+            ids.push(id);
+        }
+        sqlx::query(
+            "insert into seller (id, tenant_id, application_id, selling_partner_id, region, refresh_token)
+             select id, $2, $3, partner, 'na', token
+             from unnest($1::uuid[], $4::text[], $5::bytea[]) as s(id, partner, token)",
+        )
+        .bind(&ids)
+        .bind(tenant_id)
+        .bind(application_id)
+        .bind(&partners)
+        .bind(&tokens)
+        .execute(&pool)
+        .await?;
+    }
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("key"), issued.key.expose_secret())?;
+    std::fs::write(out.join("client_id"), client_id.as_str())?;
+    let ids: Vec<String> = hot_ids.iter().map(Uuid::to_string).collect();
+    std::fs::write(out.join("hot_ids"), ids.join("\n") + "\n")?;
+    eprintln!(
+        "seeded {sellers} sellers ({hot} hot) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn read_ids(path: &str) -> anyhow::Result<Vec<String>> {
+    Ok(std::fs::read_to_string(path)?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client")
+}
+
+async fn fetch(client: &reqwest::Client, url: &str, key: &str, seller: &str) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{url}/v1/sellers/{seller}/access-token"))
+        .bearer_auth(key)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!(
+            "{} for seller {seller}: {}",
+            response.status(),
+            response.text().await?
+        );
+    }
+    Ok(())
+}
+
+async fn warm(args: &[String]) -> anyhow::Result<()> {
+    let (url, key) = (arg(args, "--url")?, arg(args, "--key")?);
+    let ids = read_ids(&arg(args, "--ids")?)?;
+    let concurrency = arg_or(args, "--concurrency", 32)?;
+    let started = Instant::now();
+    let client = client();
+    let mut tasks = JoinSet::new();
+    let mut pending = ids.into_iter();
+    let mut done = 0usize;
+    loop {
+        while tasks.len() < concurrency {
+            let Some(id) = pending.next() else { break };
+            let (client, url, key) = (client.clone(), url.clone(), key.clone());
+            tasks.spawn(async move { fetch(&client, &url, &key, &id).await });
+        }
+        match tasks.join_next().await {
+            Some(result) => {
+                result??;
+                done += 1;
+            }
+            None => break,
+        }
+    }
+    eprintln!(
+        "warmed {done} sellers in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn median_ms(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1000.0
+}
+
+async fn overhead(args: &[String]) -> anyhow::Result<()> {
+    let (url, key) = (arg(args, "--url")?, arg(args, "--key")?);
+    let (lwa, client_id) = (arg(args, "--lwa")?, arg(args, "--client-id")?);
+    let ids = read_ids(&arg(args, "--ids")?)?;
+    let n = arg_or(args, "--n", 200)?.min(ids.len());
+    let client = client();
+    // Connections warm first, on both sides.
+    for _ in 0..20 {
+        client.get(format!("{url}/healthz")).send().await?;
+    }
+    let mut cold = Vec::with_capacity(n);
+    let mut direct = Vec::with_capacity(n);
+    for (i, id) in ids.iter().take(n).enumerate() {
+        let started = Instant::now();
+        fetch(&client, &url, &key, id).await?;
+        cold.push(started.elapsed());
+        let form = format!(
+            "grant_type=refresh_token&refresh_token=Atzr%7Cdirect-{i}&client_id={client_id}&client_secret=s"
+        );
+        let started = Instant::now();
+        let response = client
+            .post(&lwa)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await?;
+        response.bytes().await?;
+        direct.push(started.elapsed());
+    }
+    let (cold, direct) = (median_ms(cold), median_ms(direct));
+    println!(
+        "{{\"cold_fetch_p50_ms\": {cold:.3}, \"emulator_p50_ms\": {direct:.3}, \"overhead_p50_ms\": {:.3}, \"n\": {n}}}",
+        cold - direct
+    );
+    Ok(())
+}
+
+async fn burst(args: &[String]) -> anyhow::Result<()> {
+    let urls: Vec<String> = arg(args, "--urls")?.split(',').map(str::to_owned).collect();
+    let (key, seller) = (arg(args, "--key")?, arg(args, "--seller")?);
+    let n = arg_or(args, "--n", 1000)?;
+    let client = client();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let (client, url, key, seller, barrier) = (
+            client.clone(),
+            urls[i % urls.len()].clone(),
+            key.clone(),
+            seller.clone(),
+            barrier.clone(),
+        );
+        tasks.spawn(async move {
+            barrier.wait().await;
+            fetch(&client, &url, &key, &seller).await
+        });
+    }
+    let mut ok = 0;
+    while let Some(result) = tasks.join_next().await {
+        if result?.is_ok() {
+            ok += 1;
+        }
+    }
+    println!("{{\"requests\": {n}, \"ok\": {ok}}}");
+    Ok(())
+}
