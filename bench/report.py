@@ -27,6 +27,27 @@ def run(cmd):
         return "unknown"
 
 
+def cpu_split(path):
+    """CPU per program during measure 1, from the last `top` sample (percent of one core)."""
+    if not os.path.exists(path):
+        return []
+    samples = open(path).read().split("top - ")
+    totals = {}
+    for line in samples[-1].splitlines():
+        fields = line.split()
+        if len(fields) >= 12 and fields[0].isdigit():
+            command = fields[11]
+            try:
+                cpu = float(fields[8].replace(",", "."))
+            except ValueError:
+                continue
+            name = "postgres" if command.startswith("postgres") else command
+            totals[name] = totals.get(name, 0.0) + cpu
+    top = sorted(totals.items(), key=lambda kv: -kv[1])[:4]
+    return ["", "CPU during measure 1 (percent of one core, of 200): "
+            + ", ".join(f"{name} {cpu:.0f}" for name, cpu in top) + "."]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -74,6 +95,7 @@ def main():
         "",
         f"Failed requests across the run: {failures}. Raw outputs: `{out}/`.",
     ]
+    lines += cpu_split(os.path.join(out, "top-fetch.txt"))
     print("\n".join(lines))
     if failures:
         sys.exit(1)
