@@ -91,6 +91,10 @@ pub async fn load_application_grant(
 
 /// Takes the right to exchange for `cache_key` until the transaction ends: one exchange per
 /// seller (or application and scope) at a time, across every replica.
+///
+/// Look for a stored token in a *later* statement: a statement's snapshot is taken when it
+/// starts, so a lookup in the locking statement itself would not see a token another replica
+/// committed while this one waited for the lock.
 pub async fn lock_exchange(conn: &mut PgConnection, cache_key: Uuid) -> Result<(), sqlx::Error> {
     let (high, _) = cache_key.as_u64_pair();
     sqlx::query!("select pg_advisory_xact_lock($1)", high as i64)
