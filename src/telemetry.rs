@@ -22,6 +22,11 @@ tokio::task_local! {
     static REQUEST_ID: RequestId;
 }
 
+/// The route template a request matched (`/v1/sellers/{seller_id}`), set by the resource that
+/// serves it: the label of its log line and metrics, never the raw path.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
 /// The id of the request being served. Available to handlers as an extension and an extractor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
@@ -97,10 +102,19 @@ pub async fn request_middleware(
             return Err(err);
         }
     };
-    let route = response
+    let template = response
         .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .extensions()
+        .get::<RouteTemplate>()
+        .copied();
+    let route = match template {
+        Some(RouteTemplate(route)) => route.to_owned(),
+        // Services mounted whole (the docs UI) and unknown routes.
+        None => response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned()),
+    };
     let status = response.status().as_u16();
     crate::metrics::record_request(&route, method.as_str(), status, started.elapsed());
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {

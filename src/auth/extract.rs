@@ -1,13 +1,21 @@
-//! Extractors that prove a request passed authentication and authorization.
+//! Authentication before anything else, and extractors that prove it passed.
+//!
+//! Every route that needs an API key is wrapped in [`require_key`], which authenticates the
+//! request (and counts it against its tenant's limit) before the handler's other extractors run.
+//! actix polls a handler's extractors together, so authenticating inside an extractor would let
+//! a bad path or body answer before a bad key; the middleware keeps the contract's order of checks
+//! (401, 403 tenant disabled, 403 scope, then 404/400/422). The extractors below only read the
+//! `Principal` the middleware left and check the route's scope.
 
+use std::future::{ready, Ready};
 use std::marker::PhantomData;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
-use actix_web::dev::Payload;
+use actix_web::body::BoxBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
-use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use super::{Authenticator, Principal, TenantRateLimit};
@@ -64,15 +72,37 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-fn authenticate(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Principal, ApiError>> {
-    let auth = req.app_data::<web::Data<Authenticator>>().cloned();
-    let token = bearer(req);
-    let address = client_address(req);
-    Box::pin(async move {
-        let auth: Arc<Authenticator> = auth
-            .ok_or_else(|| anyhow::anyhow!("the authenticator is not configured"))?
-            .into_inner();
-        auth.authenticate(token.as_deref(), address).await
+/// Middleware for the routes that need an API key: authenticates the request, counts it against
+/// its tenant's limit and leaves the `Principal` for the extractors; on failure answers at once.
+pub async fn require_key(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let checked = match req.app_data::<web::Data<Authenticator>>() {
+        Some(auth) => {
+            let address = client_address(req.request());
+            auth.authenticate(bearer(req.request()).as_deref(), address)
+                .await
+        }
+        None => Err(anyhow::anyhow!("the authenticator is not configured").into()),
+    };
+    let principal = match checked.and_then(|principal| {
+        if let Principal::Tenant(tenant) = &principal {
+            limit_tenant(req.request(), tenant.tenant_id)?;
+        }
+        Ok(principal)
+    }) {
+        Ok(principal) => principal,
+        Err(err) => return Ok(req.error_response(err)),
+    };
+    req.extensions_mut().insert(principal);
+    next.call(req).await
+}
+
+/// The `Principal` that `require_key` established for this request.
+fn principal(req: &HttpRequest) -> Result<Principal, ApiError> {
+    req.extensions().get::<Principal>().cloned().ok_or_else(|| {
+        anyhow::anyhow!("route {:?} is not wrapped in require_key", req.path()).into()
     })
 }
 
@@ -82,28 +112,24 @@ pub struct AnyCaller(pub Principal);
 
 impl FromRequest for AnyCaller {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let principal = authenticate(req);
-        Box::pin(async move { principal.await.map(AnyCaller) })
+        ready(principal(req).map(AnyCaller))
     }
 }
 
 impl FromRequest for OperatorCaller {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let principal = authenticate(req);
-        Box::pin(async move {
-            match principal.await? {
-                Principal::Operator { key_id } => Ok(Self { key_id }),
-                Principal::Tenant(_) => Err(ApiError::Forbidden(
-                    "this route needs an operator key; tenant keys act inside their tenant only",
-                )),
-            }
-        })
+        ready(principal(req).and_then(|principal| match principal {
+            Principal::Operator { key_id } => Ok(Self { key_id }),
+            Principal::Tenant(_) => Err(ApiError::Forbidden(
+                "this route needs an operator key; tenant keys act inside their tenant only",
+            )),
+        }))
     }
 }
 
@@ -120,31 +146,23 @@ pub fn limit_tenant(req: &HttpRequest, tenant_id: Uuid) -> Result<(), ApiError> 
 
 impl<S: RequiredScope> FromRequest for TenantCaller<S> {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let principal = authenticate(req);
-        let req = req.clone();
-        Box::pin(async move {
-            let principal = principal.await?;
-            if let Principal::Tenant(tenant) = &principal {
-                limit_tenant(&req, tenant.tenant_id)?;
-            }
-            match principal {
-                Principal::Operator { .. } => Err(ApiError::Forbidden(
-                    "operator keys manage tenants only; use a tenant key",
-                )),
-                Principal::Tenant(tenant) if tenant.scopes.contains(S::SCOPE) => Ok(Self {
-                    key_id: tenant.key_id,
-                    tenant_id: tenant.tenant_id,
-                    scope: PhantomData,
-                }),
-                Principal::Tenant(_) => Err(ApiError::Forbidden(match S::SCOPE {
-                    Scope::Admin => "this API key lacks the scope \"admin\"",
-                    Scope::Tokens => "this API key lacks the scope \"tokens\"",
-                    Scope::Audit => "this API key lacks the scope \"audit\"",
-                })),
-            }
-        })
+        ready(principal(req).and_then(|principal| match principal {
+            Principal::Operator { .. } => Err(ApiError::Forbidden(
+                "operator keys manage tenants only; use a tenant key",
+            )),
+            Principal::Tenant(tenant) if tenant.scopes.contains(S::SCOPE) => Ok(Self {
+                key_id: tenant.key_id,
+                tenant_id: tenant.tenant_id,
+                scope: PhantomData,
+            }),
+            Principal::Tenant(_) => Err(ApiError::Forbidden(match S::SCOPE {
+                Scope::Admin => "this API key lacks the scope \"admin\"",
+                Scope::Tokens => "this API key lacks the scope \"tokens\"",
+                Scope::Audit => "this API key lacks the scope \"audit\"",
+            })),
+        }))
     }
 }

@@ -1,5 +1,6 @@
-//! HTTP handlers, one file per resource. Handlers are thin: extract (which authenticates and
-//! parses), call a module below, respond.
+//! HTTP handlers, one file per resource. Handlers are thin: extract (the caller, proven by
+//! `auth::require_key` before anything else is parsed, then path, query and body), call a module
+//! below, respond.
 
 pub mod api_keys;
 pub mod applications;
@@ -13,84 +14,128 @@ pub mod token_trail;
 pub mod tokens;
 pub mod whoami;
 
-use actix_web::{web, HttpResponse, Resource};
+use actix_web::body::BoxBody;
+use actix_web::dev::{HttpServiceFactory, ServiceRequest};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpMessage, HttpResponse, Resource};
 
+use crate::auth::require_key;
 use crate::error::ApiError;
+use crate::telemetry::RouteTemplate;
 
-/// A resource that answers `405` to methods it has no route for.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// Who may reach a resource.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Anyone (or the route authenticates in its own protocol, like `/auth/o2/token`).
+    Open,
+    /// Callers with a valid API key; authenticated before the request is parsed any further.
+    Key,
 }
 
-/// Mounts every route of the API on `cfg`.
+/// The resource at `path` with the routes `build` adds; other methods answer `405`. Each request
+/// it serves carries its route template (for logs and metrics), and `Access::Key` resources
+/// authenticate first (`auth::require_key`).
+fn resource(
+    path: &'static str,
+    access: Access,
+    build: impl FnOnce(Resource) -> Resource,
+) -> impl HttpServiceFactory {
+    build(web::resource(path).default_service(web::to(method_not_allowed))).wrap(from_fn(
+        move |req: ServiceRequest, next: Next<BoxBody>| async move {
+            req.extensions_mut().insert(RouteTemplate(path));
+            match access {
+                Access::Open => next.call(req).await,
+                Access::Key => require_key(req, next).await,
+            }
+        },
+    ))
+}
+
+/// Mounts every route of the API on `cfg`, the busiest first (routes are tried in order).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/openapi.json").route(web::get().to(crate::openapi::serve)))
-        .service(resource("/metrics").route(web::get().to(crate::metrics::serve)))
-        .service(resource("/v1/whoami").route(web::get().to(whoami::whoami)))
-        .service(
-            resource("/v1/tenants")
-                .route(web::post().to(tenants::create))
-                .route(web::get().to(tenants::list)),
-        )
-        .service(
-            resource("/v1/tenants/{tenant_id}")
-                .route(web::get().to(tenants::get))
-                .route(web::patch().to(tenants::update))
-                .route(web::delete().to(tenants::delete)),
-        )
-        .service(
-            resource("/v1/api-keys")
-                .route(web::post().to(api_keys::create))
-                .route(web::get().to(api_keys::list)),
-        )
-        .service(resource("/v1/api-keys/{key_id}").route(web::delete().to(api_keys::revoke)))
-        .service(
-            resource("/v1/applications")
-                .route(web::post().to(applications::create))
-                .route(web::get().to(applications::list)),
-        )
-        .service(
-            resource("/v1/applications/{application_id}")
-                .route(web::get().to(applications::get))
-                .route(web::patch().to(applications::update))
-                .route(web::delete().to(applications::delete)),
-        )
-        .service(
-            resource("/v1/applications/{application_id}/client-secret")
-                .route(web::put().to(applications::replace_client_secret)),
-        )
-        .service(
-            resource("/v1/sellers")
-                .route(web::post().to(sellers::create))
-                .route(web::get().to(sellers::list)),
-        )
-        .service(
-            resource("/v1/sellers/{seller_id}")
-                .route(web::get().to(sellers::get))
-                .route(web::patch().to(sellers::update))
-                .route(web::delete().to(sellers::delete)),
-        )
-        .service(
-            resource("/v1/sellers/{seller_id}/refresh-token")
-                .route(web::put().to(sellers::replace_refresh_token)),
-        )
-        .service(
-            resource("/v1/sellers/{seller_id}/access-token")
-                .route(web::post().to(tokens::seller_access_token)),
-        )
-        .service(
-            resource("/v1/applications/{application_id}/grantless-token")
-                .route(web::post().to(tokens::grantless_token)),
-        )
-        .service(resource("/v1/token-issues").route(web::get().to(token_trail::list_issues)))
-        .service(resource("/v1/token-issues/lookup").route(web::post().to(token_trail::lookup)))
-        .service(
-            resource("/v1/token-deliveries").route(web::get().to(token_trail::list_deliveries)),
-        )
-        .service(resource("/v1/audit-events").route(web::get().to(audit_events::list)))
-        .service(resource("/auth/o2/token").route(web::post().to(lwa_compat::token)));
+    use Access::{Key, Open};
+    cfg.service(resource("/v1/sellers/{seller_id}/access-token", Key, |r| {
+        r.route(web::post().to(tokens::seller_access_token))
+    }))
+    .service(resource("/auth/o2/token", Open, |r| {
+        r.route(web::post().to(lwa_compat::token))
+    }))
+    .service(resource(
+        "/v1/applications/{application_id}/grantless-token",
+        Key,
+        |r| r.route(web::post().to(tokens::grantless_token)),
+    ))
+    .service(resource("/healthz", Open, |r| {
+        r.route(web::get().to(health::healthz))
+    }))
+    .service(resource("/readyz", Open, |r| {
+        r.route(web::get().to(health::readyz))
+    }))
+    .service(resource("/openapi.json", Open, |r| {
+        r.route(web::get().to(crate::openapi::serve))
+    }))
+    .service(resource("/metrics", Open, |r| {
+        r.route(web::get().to(crate::metrics::serve))
+    }))
+    .service(resource("/v1/whoami", Key, |r| {
+        r.route(web::get().to(whoami::whoami))
+    }))
+    .service(resource("/v1/tenants", Key, |r| {
+        r.route(web::post().to(tenants::create))
+            .route(web::get().to(tenants::list))
+    }))
+    .service(resource("/v1/tenants/{tenant_id}", Key, |r| {
+        r.route(web::get().to(tenants::get))
+            .route(web::patch().to(tenants::update))
+            .route(web::delete().to(tenants::delete))
+    }))
+    .service(resource("/v1/api-keys", Key, |r| {
+        r.route(web::post().to(api_keys::create))
+            .route(web::get().to(api_keys::list))
+    }))
+    .service(resource("/v1/api-keys/{key_id}", Key, |r| {
+        r.route(web::delete().to(api_keys::revoke))
+    }))
+    .service(resource("/v1/applications", Key, |r| {
+        r.route(web::post().to(applications::create))
+            .route(web::get().to(applications::list))
+    }))
+    .service(resource("/v1/applications/{application_id}", Key, |r| {
+        r.route(web::get().to(applications::get))
+            .route(web::patch().to(applications::update))
+            .route(web::delete().to(applications::delete))
+    }))
+    .service(resource(
+        "/v1/applications/{application_id}/client-secret",
+        Key,
+        |r| r.route(web::put().to(applications::replace_client_secret)),
+    ))
+    .service(resource("/v1/sellers", Key, |r| {
+        r.route(web::post().to(sellers::create))
+            .route(web::get().to(sellers::list))
+    }))
+    .service(resource("/v1/sellers/{seller_id}", Key, |r| {
+        r.route(web::get().to(sellers::get))
+            .route(web::patch().to(sellers::update))
+            .route(web::delete().to(sellers::delete))
+    }))
+    .service(resource(
+        "/v1/sellers/{seller_id}/refresh-token",
+        Key,
+        |r| r.route(web::put().to(sellers::replace_refresh_token)),
+    ))
+    .service(resource("/v1/token-issues", Key, |r| {
+        r.route(web::get().to(token_trail::list_issues))
+    }))
+    .service(resource("/v1/token-issues/lookup", Key, |r| {
+        r.route(web::post().to(token_trail::lookup))
+    }))
+    .service(resource("/v1/token-deliveries", Key, |r| {
+        r.route(web::get().to(token_trail::list_deliveries))
+    }))
+    .service(resource("/v1/audit-events", Key, |r| {
+        r.route(web::get().to(audit_events::list))
+    }));
 }
 
 /// Unknown routes.

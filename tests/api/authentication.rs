@@ -160,6 +160,69 @@ async fn a_disabled_tenants_keys_get_403_tenant_disabled_before_scope_checks() {
     expect_status(app.get(ADMIN_ROUTE, &admin.key).await, StatusCode::OK).await;
 }
 
+/// actix runs a handler's extractors together; the key must still be judged before the path and
+/// the body are, even while judging it waits for argon2 (every key below is new to the process).
+#[tokio::test]
+async fn the_key_is_judged_before_the_path_and_the_body() {
+    let app = spawn_app().await;
+    let (_, admin) = app.create_tenant("acme").await;
+    let (prefix, _) = admin.key.rsplit_once('_').unwrap();
+    let wrong_secret = format!("{prefix}_{}", "A".repeat(43));
+    let bad_id = "/v1/sellers/not-a-uuid";
+    let bad_body = json!({"region": "mars", "unknown": 1});
+
+    expect_problem(
+        app.get(bad_id, &wrong_secret).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let response = app
+        .authed(Method::PATCH, "/v1/applications/not-a-uuid", &wrong_secret)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(response, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_problem(
+        app.post("/v1/sellers", &wrong_secret, &bad_body).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+
+    let tokens = app.create_key(&admin, &["tokens"]).await;
+    expect_problem(
+        app.post("/v1/sellers", &tokens.key, &bad_body).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let audit = app.create_key(&admin, &["audit"]).await;
+    expect_problem(
+        app.get(bad_id, &audit.key).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // Past the key, the request itself is judged.
+    let second_admin = app.create_key(&admin, &["admin"]).await;
+    expect_problem(
+        app.get(bad_id, &second_admin.key).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_problem(
+        app.post("/v1/sellers", &second_admin.key, &bad_body).await,
+        StatusCode::BAD_REQUEST,
+        "malformed_request",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_remembered_key_does_not_run_argon2_again() {
     let app = spawn_app().await;
