@@ -18,8 +18,10 @@ use crate::db::token_trail::{self, NewTokenDelivery};
 
 /// How many rows one commit carries at most.
 const MAX_BATCH: usize = 1024;
-/// Writers committing at once: while one commits, the next gathers.
-const WRITERS: usize = 4;
+/// Writers committing at once: while one commits, the other gathers. More writers make more,
+/// smaller commits, and PostgreSQL's cost is mostly per commit (see BENCHMARKS.md); one writer
+/// makes the largest batches but lets one slow commit stall every request behind it.
+const WRITERS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

@@ -2,7 +2,7 @@
 //! out. Both are partitioned by month on their UUIDv7 ids (see the migration).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::db::audit_events::TimeRange;
@@ -164,7 +164,7 @@ pub struct NewTokenDelivery {
 /// that moment, its tenant exists and is enabled and its seller (or application) still exists;
 /// the ids of the recorded ones are returned.
 pub async fn insert_token_deliveries(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     rows: &[NewTokenDelivery],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -209,7 +209,7 @@ pub async fn insert_token_deliveries(
         &requests,
         &ips
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }
 

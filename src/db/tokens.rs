@@ -2,7 +2,7 @@
 //! credentials and states an exchange reads and writes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// A stored access token (still sealed).
@@ -44,7 +44,7 @@ pub struct ApplicationGrantRow {
 }
 
 pub async fn load_seller_grant(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
     seller_id: Uuid,
 ) -> Result<Option<SellerGrantRow>, sqlx::Error> {
@@ -62,12 +62,12 @@ pub async fn load_seller_grant(
         tenant_id,
         seller_id
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
 pub async fn load_application_grant(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
     application_id: Uuid,
     cache_key: Uuid,
@@ -85,35 +85,75 @@ pub async fn load_application_grant(
         application_id,
         cache_key
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
-/// Takes the right to exchange for `cache_key` until the transaction ends: one exchange per
-/// seller (or application and scope) at a time, across every replica.
+// Advisory locks order exchanges against each other and against changes of the credentials
+// they use, across every replica. Each is held until its transaction ends:
+// - the exchange lock of a cache key (a seller's id, or a grantless key), exclusive: one exchange
+//   per seller (or application and scope) at a time; replacing a seller's refresh token or
+//   deleting the seller takes it too, so it waits for an exchange in flight;
+// - the application lock, in the two-integer key space (distinct from the one-integer space of
+//   the exchange locks): exchanges take it shared, replacing the client secret or deleting the
+//   application takes it exclusive.
+// Keys fold all 128 bits of the id: UUIDv7 ids made in one millisecond share their high half.
+
+fn lock_key(id: Uuid) -> i64 {
+    let (high, low) = id.as_u64_pair();
+    (high ^ low) as i64
+}
+
+fn application_lock_key(application_id: Uuid) -> (i32, i32) {
+    let key = lock_key(application_id) as u64;
+    ((key >> 32) as u32 as i32, key as u32 as i32)
+}
+
+/// Takes the right to exchange for `cache_key` with `application_id`'s credentials.
 ///
-/// Look for a stored token in a *later* statement: a statement's snapshot is taken when it
-/// starts, so a lookup in the locking statement itself would not see a token another replica
-/// committed while this one waited for the lock.
-pub async fn lock_exchange(conn: &mut PgConnection, cache_key: Uuid) -> Result<(), sqlx::Error> {
-    let (high, _) = cache_key.as_u64_pair();
-    sqlx::query!("select pg_advisory_xact_lock($1)", high as i64)
+/// Look for a stored token (and read the credentials) in a *later* statement: a statement's
+/// snapshot is taken when it starts, so a lookup in the locking statement itself would not see
+/// what another transaction committed while this one waited for the lock.
+pub async fn lock_exchange(
+    conn: &mut PgConnection,
+    cache_key: Uuid,
+    application_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let (app_high, app_low) = application_lock_key(application_id);
+    sqlx::query!(
+        "select pg_advisory_xact_lock($1), pg_advisory_xact_lock_shared($2, $3)",
+        lock_key(cache_key),
+        app_high,
+        app_low
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Waits for an exchange in flight for the seller, and keeps others out until the transaction
+/// ends: for changing or deleting the seller's refresh token.
+pub async fn lock_seller_for_change(
+    conn: &mut PgConnection,
+    seller_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("select pg_advisory_xact_lock($1)", lock_key(seller_id))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-pub async fn find_cached_token(
+/// Waits for every exchange in flight with the application's credentials, and keeps new ones out
+/// until the transaction ends: for changing or deleting the client secret.
+pub async fn lock_application_for_change(
     conn: &mut PgConnection,
-    cache_key: Uuid,
-) -> Result<Option<CachedTokenRow>, sqlx::Error> {
-    sqlx::query_as!(
-        CachedTokenRow,
-        "select sealed_token, issue_id, issued_at, expires_at from cached_token where cache_key = $1",
-        cache_key
-    )
-    .fetch_optional(conn)
-    .await
+    application_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let (high, low) = application_lock_key(application_id);
+    sqlx::query!("select pg_advisory_xact_lock($1, $2)", high, low)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub struct NewCachedToken<'a> {
@@ -219,4 +259,22 @@ pub async fn mark_application_rejected(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn ids_made_in_the_same_millisecond_lock_apart() {
+        // UUIDv7 ids made together share their timestamp (the high half).
+        let ids: Vec<Uuid> = (0..20_000).map(|_| Uuid::now_v7()).collect();
+        let keys: HashSet<i64> = ids.iter().map(|&id| lock_key(id)).collect();
+        assert_eq!(keys.len(), ids.len());
+        let application_keys: HashSet<(i32, i32)> =
+            ids.iter().map(|&id| application_lock_key(id)).collect();
+        assert_eq!(application_keys.len(), ids.len());
+    }
 }

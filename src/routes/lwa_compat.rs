@@ -143,7 +143,10 @@ fn from_broker_error(err: BrokerError) -> LwaError {
             )
         }
         BrokerError::Upstream => LwaError::unavailable("Login with Amazon is unavailable."),
-        BrokerError::RecordUnwritten(_) | BrokerError::Keys(_) | BrokerError::Database(_) => {
+        BrokerError::RecordUnwritten(_)
+        | BrokerError::Keys(_)
+        | BrokerError::Database(_)
+        | BrokerError::Internal(_) => {
             tracing::error!(error = %err, "the LWA-compatible endpoint could not serve a token");
             LwaError::unavailable("The vault is temporarily unavailable.")
         }

@@ -323,6 +323,8 @@ pub async fn replace_refresh_token(
         .await
         .map_err(|err| err.into_api_error("refresh token"))?;
     let mut tx = pool.begin().await?;
+    // An exchange in flight with the old refresh token finishes (and is recorded) first.
+    tokens::lock_seller_for_change(&mut tx, id).await?;
     let row = sellers::replace_refresh_token(&mut tx, caller.tenant_id, id, &sealed)
         .await?
         .ok_or_else(|| not_found(id))?;
@@ -350,6 +352,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let mut tx = pool.begin().await?;
+    tokens::lock_seller_for_change(&mut tx, id).await?;
     if !sellers::delete_seller(&mut tx, caller.tenant_id, id).await? {
         return Err(not_found(id));
     }

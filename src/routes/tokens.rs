@@ -119,6 +119,7 @@ fn api_error(err: BrokerError, what: &str, id: Uuid) -> ApiError {
         }
         BrokerError::Keys(err) => err.into_api_error("secret"),
         BrokerError::Database(err) => err.into(),
+        BrokerError::Internal(err) => ApiError::Internal(err),
     }
 }
 

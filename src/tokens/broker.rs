@@ -5,10 +5,11 @@
 //!    round trip but the delivery record, which is group-committed).
 //! 2. Otherwise the caller takes this process's flight for the key, then looks again: in memory,
 //!    then in `cached_token` (another replica may have stored one).
-//! 3. Otherwise it takes the key's PostgreSQL advisory lock (one exchange at a time across every
-//!    replica), looks in `cached_token` once more, and only then exchanges at LWA. The attempts,
-//!    the new token (sealed) and any state LWA's answer implies are committed together before the
-//!    lock is released.
+//! 3. Otherwise it takes the key's PostgreSQL advisory locks (one exchange at a time across every
+//!    replica, and no change of the credentials meanwhile: see `db::tokens`), reads the
+//!    credentials and `cached_token` once more, and only then exchanges at LWA. The attempts, the
+//!    new token (sealed), any state LWA's answer implies and the delivery are committed together
+//!    before the locks are released.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +17,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{PgConnection, PgPool};
-use tokio::sync::Mutex;
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
+use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
 
 use super::cache::{CachedToken, TokenCache};
@@ -116,6 +117,8 @@ pub enum BrokerError {
     Keys(SecretError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
 impl BrokerError {
@@ -129,12 +132,55 @@ impl BrokerError {
     }
 }
 
-/// What a token is for, with the credentials to exchange for it.
-struct Subject {
-    cache_key: Uuid,
-    seller_id: Option<Uuid>,
+/// What a token is for.
+#[derive(Debug, Clone, Copy)]
+enum Subject<'a> {
+    /// A seller's token; with `client_id`, the seller's application must have that client id.
+    Seller {
+        seller_id: Uuid,
+        client_id: Option<&'a str>,
+    },
+    /// An application's grantless token for `scope`.
+    Grantless {
+        application_id: Uuid,
+        scope: &'a str,
+        cache_key: Uuid,
+    },
+}
+
+impl<'a> Subject<'a> {
+    fn cache_key(self) -> Uuid {
+        match self {
+            Subject::Seller { seller_id, .. } => seller_id,
+            Subject::Grantless { cache_key, .. } => cache_key,
+        }
+    }
+
+    fn seller_id(self) -> Option<Uuid> {
+        match self {
+            Subject::Seller { seller_id, .. } => Some(seller_id),
+            Subject::Grantless { .. } => None,
+        }
+    }
+
+    fn scope(self) -> Option<&'a str> {
+        match self {
+            Subject::Seller { .. } => None,
+            Subject::Grantless { scope, .. } => Some(scope),
+        }
+    }
+
+    fn client_id(self) -> Option<&'a str> {
+        match self {
+            Subject::Seller { client_id, .. } => client_id,
+            Subject::Grantless { .. } => None,
+        }
+    }
+}
+
+/// The credentials to exchange with, still sealed, and the token stored for the subject, if any.
+struct Credentials {
     application_id: Uuid,
-    scope: Option<String>,
     client_id: String,
     sealed_client_secret: Vec<u8>,
     sealed_refresh_token: Option<Vec<u8>>,
@@ -147,6 +193,9 @@ pub struct Broker {
     lwa: LwaClient,
     cache: Arc<TokenCache>,
     flights: Cache<Uuid, Arc<Mutex<()>>>,
+    /// Exchanges in flight hold a pooled connection (their locks live in its transaction) for as
+    /// long as LWA takes; this bound leaves the rest of the pool to everything else.
+    exchange_slots: Semaphore,
     deliveries: DeliveryWriter,
     refresh_skew_seconds: i64,
 }
@@ -163,6 +212,7 @@ impl Broker {
         deliveries: DeliveryWriter,
         refresh_skew_seconds: u64,
     ) -> Self {
+        let pool_size = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
         Self {
             pool,
             keystore,
@@ -171,6 +221,7 @@ impl Broker {
             flights: Cache::builder()
                 .time_to_idle(Duration::from_secs(60))
                 .build(),
+            exchange_slots: Semaphore::new((pool_size * 3 / 4).max(1)),
             deliveries,
             refresh_skew_seconds: i64::try_from(refresh_skew_seconds).unwrap_or(i64::MAX),
         }
@@ -185,49 +236,11 @@ impl Broker {
         client_id: Option<&str>,
         want: Want,
     ) -> Result<Delivered, BrokerError> {
-        let requested_at = Utc::now();
-        let key = MemoryKey {
-            cache_key: seller_id,
-            seller_id: Some(seller_id),
+        let subject = Subject::Seller {
+            seller_id,
             client_id,
         };
-        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
-            return Ok(delivered);
-        }
-        metrics::token_cache("miss");
-        let flight = self.flight(seller_id);
-        let _flight = flight.lock().await;
-        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
-            return Ok(delivered);
-        }
-        let grant = store::load_seller_grant(&self.pool, who.tenant_id, seller_id)
-            .await?
-            .ok_or(BrokerError::NotFound)?;
-        if client_id.is_some_and(|id| id != grant.client_id) {
-            return Err(BrokerError::ClientMismatch);
-        }
-        if grant.seller_status == "authorization_revoked" {
-            return Err(BrokerError::SellerRevoked);
-        }
-        if grant.application_status == "client_credentials_rejected" {
-            return Err(BrokerError::ClientRejected);
-        }
-        let subject = Subject {
-            cache_key: seller_id,
-            seller_id: Some(seller_id),
-            application_id: grant.application_id,
-            scope: None,
-            client_id: grant.client_id,
-            sealed_client_secret: grant.sealed_client_secret,
-            sealed_refresh_token: Some(grant.sealed_refresh_token),
-            stored: stored_row(
-                grant.cached_token,
-                grant.cached_issue_id,
-                grant.cached_issued_at,
-                grant.cached_expires_at,
-            ),
-        };
-        self.obtain(who, subject, want, requested_at).await
+        self.token(who, subject, want).await
     }
 
     /// A grantless token (`client_credentials`) of an application of the requester's tenant.
@@ -238,44 +251,33 @@ impl Broker {
         scope: &str,
         want: Want,
     ) -> Result<Delivered, BrokerError> {
-        let requested_at = Utc::now();
-        let cache_key = grantless_cache_key(application_id, scope);
-        let key = MemoryKey {
-            cache_key,
-            seller_id: None,
-            client_id: None,
+        let subject = Subject::Grantless {
+            application_id,
+            scope,
+            cache_key: grantless_cache_key(application_id, scope),
         };
-        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
-            return Ok(delivered);
+        self.token(who, subject, want).await
+    }
+
+    async fn token(
+        &self,
+        who: &Requester,
+        subject: Subject<'_>,
+        want: Want,
+    ) -> Result<Delivered, BrokerError> {
+        let requested_at = Utc::now();
+        if let Some(token) = self.fresh_in_memory(who, subject, want)? {
+            return self.deliver(who, subject, &token, Source::Cache).await;
         }
         metrics::token_cache("miss");
-        let flight = self.flight(cache_key);
-        let _flight = flight.lock().await;
-        if let Some(delivered) = self.deliver_from_memory(who, &key, want).await? {
-            return Ok(delivered);
+        let flight = self.flight(subject.cache_key());
+        let guard = flight.lock().await;
+        // The flight before this one may just have brought a token: deliver it without holding
+        // the flight, so that the callers who waited are recorded together, not one by one.
+        if let Some(token) = self.fresh_in_memory(who, subject, want)? {
+            drop(guard);
+            return self.deliver(who, subject, &token, Source::Cache).await;
         }
-        let grant =
-            store::load_application_grant(&self.pool, who.tenant_id, application_id, cache_key)
-                .await?
-                .ok_or(BrokerError::NotFound)?;
-        if grant.application_status == "client_credentials_rejected" {
-            return Err(BrokerError::ClientRejected);
-        }
-        let subject = Subject {
-            cache_key,
-            seller_id: None,
-            application_id,
-            scope: Some(scope.to_owned()),
-            client_id: grant.client_id,
-            sealed_client_secret: grant.sealed_client_secret,
-            sealed_refresh_token: None,
-            stored: stored_row(
-                grant.cached_token,
-                grant.cached_issue_id,
-                grant.cached_issued_at,
-                grant.cached_expires_at,
-            ),
-        };
         self.obtain(who, subject, want, requested_at).await
     }
 
@@ -289,152 +291,233 @@ impl Broker {
     }
 
     /// Whether a token may be handed out for `want`, asked for at `requested_at`.
-    fn usable(
-        &self,
-        issued_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        want: Want,
-        requested_at: DateTime<Utc>,
-    ) -> bool {
+    fn usable(&self, stored: &CachedTokenRow, want: Want, requested_at: DateTime<Utc>) -> bool {
         if want.force_refresh {
             // Minted while this caller waited for the flight: as fresh as a forced exchange.
-            return issued_at >= requested_at;
+            return stored.issued_at >= requested_at;
         }
-        (expires_at - Utc::now()).num_seconds() > self.threshold(want)
+        (stored.expires_at - Utc::now()).num_seconds() > self.threshold(want)
     }
 
-    async fn deliver_from_memory(
+    /// The token in this process's memory, if it may be handed out for `want`.
+    fn fresh_in_memory(
         &self,
         who: &Requester,
-        key: &MemoryKey<'_>,
+        subject: Subject<'_>,
         want: Want,
-    ) -> Result<Option<Delivered>, BrokerError> {
+    ) -> Result<Option<Arc<CachedToken>>, BrokerError> {
         if want.force_refresh {
             return Ok(None);
         }
-        let Some(token) = self.cache.get(key.cache_key) else {
+        let Some(token) = self.cache.get(subject.cache_key()) else {
             return Ok(None);
         };
         if token.tenant_id != who.tenant_id {
             return Ok(None);
         }
-        if key.client_id.is_some_and(|id| id != token.client_id) {
+        if subject.client_id().is_some_and(|id| id != token.client_id) {
             return Err(BrokerError::ClientMismatch);
         }
         if token.seconds_left(Utc::now()) <= self.threshold(want) {
             return Ok(None);
         }
         metrics::token_cache("hit");
-        self.deliver(who, key.seller_id, &token, Source::Cache)
-            .await
-            .map(Some)
+        Ok(Some(token))
     }
 
+    /// The subject's credentials and stored token as `conn` sees them, if the caller may use
+    /// them.
+    async fn credentials(
+        &self,
+        conn: impl PgExecutor<'_>,
+        who: &Requester,
+        subject: Subject<'_>,
+    ) -> Result<Credentials, BrokerError> {
+        let credentials = match subject {
+            Subject::Seller {
+                seller_id,
+                client_id,
+            } => {
+                let grant = store::load_seller_grant(conn, who.tenant_id, seller_id)
+                    .await?
+                    .ok_or(BrokerError::NotFound)?;
+                if client_id.is_some_and(|id| id != grant.client_id) {
+                    return Err(BrokerError::ClientMismatch);
+                }
+                if grant.seller_status == "authorization_revoked" {
+                    return Err(BrokerError::SellerRevoked);
+                }
+                if grant.application_status == "client_credentials_rejected" {
+                    return Err(BrokerError::ClientRejected);
+                }
+                Credentials {
+                    application_id: grant.application_id,
+                    client_id: grant.client_id,
+                    sealed_client_secret: grant.sealed_client_secret,
+                    sealed_refresh_token: Some(grant.sealed_refresh_token),
+                    stored: stored_row(
+                        grant.cached_token,
+                        grant.cached_issue_id,
+                        grant.cached_issued_at,
+                        grant.cached_expires_at,
+                    ),
+                }
+            }
+            Subject::Grantless {
+                application_id,
+                cache_key,
+                ..
+            } => {
+                let grant =
+                    store::load_application_grant(conn, who.tenant_id, application_id, cache_key)
+                        .await?
+                        .ok_or(BrokerError::NotFound)?;
+                if grant.application_status == "client_credentials_rejected" {
+                    return Err(BrokerError::ClientRejected);
+                }
+                Credentials {
+                    application_id,
+                    client_id: grant.client_id,
+                    sealed_client_secret: grant.sealed_client_secret,
+                    sealed_refresh_token: None,
+                    stored: stored_row(
+                        grant.cached_token,
+                        grant.cached_issue_id,
+                        grant.cached_issued_at,
+                        grant.cached_expires_at,
+                    ),
+                }
+            }
+        };
+        Ok(credentials)
+    }
+
+    /// A token from `cached_token`, or else from LWA. The caller holds the subject's flight.
     async fn obtain(
         &self,
         who: &Requester,
-        subject: Subject,
+        subject: Subject<'_>,
         want: Want,
         requested_at: DateTime<Utc>,
     ) -> Result<Delivered, BrokerError> {
-        if let Some(stored) = &subject.stored {
-            if self.usable(stored.issued_at, stored.expires_at, want, requested_at) {
-                let token = self.unseal_stored(who, &subject, stored).await?;
-                return self
-                    .deliver(who, subject.seller_id, &token, Source::Cache)
-                    .await;
-            }
+        let seen = self.credentials(&self.pool, who, subject).await?;
+        if let Some(stored) = seen
+            .stored
+            .as_ref()
+            .filter(|s| self.usable(s, want, requested_at))
+        {
+            let token = self.unseal_stored(who, subject, &seen, stored).await?;
+            return self.deliver(who, subject, &token, Source::Cache).await;
         }
 
-        let mut tx = self.pool.begin().await?;
-        store::lock_exchange(&mut tx, subject.cache_key).await?;
-        // Another replica may have exchanged while this one waited for the lock.
-        let stored = store::find_cached_token(&mut tx, subject.cache_key).await?;
-        if let Some(stored) = &stored {
-            if self.usable(stored.issued_at, stored.expires_at, want, requested_at) {
-                tx.commit().await?;
-                let token = self.unseal_stored(who, &subject, stored).await?;
-                return self
-                    .deliver(who, subject.seller_id, &token, Source::Cache)
-                    .await;
-            }
-        }
-
+        // Everything that may need a connection of its own comes before this one is taken: a
+        // transaction waiting for its locks must never wait for the pool as well.
         let data_key = self
             .keystore
             .data_key(who.tenant_id)
             .await
             .map_err(|err| BrokerError::from_secret(err, "client secret"))?;
-        let client_secret = self
-            .keystore
-            .open(
-                &places::client_secret(who.tenant_id, subject.application_id),
-                &subject.sealed_client_secret,
-            )
+        let _slot = self
+            .exchange_slots
+            .acquire()
             .await
-            .map_err(|err| BrokerError::from_secret(err, "client secret"))?;
-        let refresh_token = match (&subject.sealed_refresh_token, subject.seller_id) {
-            (Some(sealed), Some(seller_id)) => Some(
-                self.keystore
-                    .open(&places::refresh_token(who.tenant_id, seller_id), sealed)
-                    .await
-                    .map_err(|err| BrokerError::from_secret(err, "refresh token"))?,
-            ),
+            .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
+        let mut tx = self.pool.begin().await?;
+        store::lock_exchange(&mut tx, subject.cache_key(), seen.application_id).await?;
+        // Look again under the locks: another replica may have stored a token while this one
+        // waited, and the credentials cannot change until the transaction ends.
+        let current = self.credentials(&mut *tx, who, subject).await?;
+        if let Some(stored) = current
+            .stored
+            .as_ref()
+            .filter(|s| self.usable(s, want, requested_at))
+        {
+            tx.commit().await?;
+            let token = self.unseal_stored(who, subject, &current, stored).await?;
+            return self.deliver(who, subject, &token, Source::Cache).await;
+        }
+
+        let client_secret = open_secret(
+            &data_key,
+            &places::client_secret(who.tenant_id, current.application_id),
+            &current.sealed_client_secret,
+            "client secret",
+        )?;
+        let refresh_token = match (&current.sealed_refresh_token, subject.seller_id()) {
+            (Some(sealed), Some(seller_id)) => Some(open_secret(
+                &data_key,
+                &places::refresh_token(who.tenant_id, seller_id),
+                sealed,
+                "refresh token",
+            )?),
             _ => None,
         };
-        let grant = match (&refresh_token, &subject.scope) {
+        let grant = match (&refresh_token, subject.scope()) {
             (Some(token), _) => Grant::RefreshToken(token),
             (None, Some(scope)) => Grant::ClientCredentials { scope },
             (None, None) => unreachable!("a subject has a refresh token or a scope"),
         };
         let attempts = self
             .lwa
-            .exchange(&subject.client_id, &client_secret, &grant)
+            .exchange(&current.client_id, &client_secret, &grant)
             .await;
-        let issued = self
-            .record_exchange(&mut tx, who, &subject, &grant, &attempts, &data_key)
+        let outcome = self
+            .record_exchange(
+                &mut tx, who, subject, &current, &grant, &attempts, &data_key,
+            )
             .await?;
+        // A new token's delivery goes in the exchange's own commit.
+        let delivered = match &outcome {
+            Exchanged::Token(token) => Some(
+                record_delivery(&mut tx, delivery_row(who, subject, token, Source::Lwa)).await?,
+            ),
+            _ => None,
+        };
         tx.commit().await?;
 
-        match issued {
+        match outcome {
             Exchanged::Token(token) => {
                 let token = Arc::new(token);
-                self.cache.insert(subject.cache_key, Arc::clone(&token));
-                self.deliver(who, subject.seller_id, &token, Source::Lwa)
-                    .await
+                self.cache.insert(subject.cache_key(), Arc::clone(&token));
+                match delivered {
+                    Some(Ok(())) => Ok(delivered_token(&token, Source::Lwa)),
+                    Some(Err(DeliveryError::Unwritten(reason))) => {
+                        Err(BrokerError::RecordUnwritten(reason))
+                    }
+                    Some(Err(DeliveryError::Refused)) | None => {
+                        Err(self.why_refused(who.tenant_id).await)
+                    }
+                }
             }
             Exchanged::Refused(code) => match code.as_str() {
                 "invalid_grant" => {
-                    if let Some(seller_id) = subject.seller_id {
+                    if let Some(seller_id) = subject.seller_id() {
                         self.cache.invalidate(Invalidation::Seller(seller_id));
                     }
                     Err(BrokerError::SellerRevoked)
                 }
                 "invalid_client" | "unauthorized_client" => {
                     self.cache
-                        .invalidate(Invalidation::Application(subject.application_id));
+                        .invalidate(Invalidation::Application(current.application_id));
                     Err(BrokerError::ClientRejected)
                 }
                 _ => Err(BrokerError::LwaRefused(code)),
             },
             Exchanged::Unavailable => {
                 // Serve a token that has not expired yet, if there is one.
-                let still_valid = stored
+                let still_valid = current
+                    .stored
                     .as_ref()
-                    .or(subject.stored.as_ref())
                     .filter(|row| row.expires_at > Utc::now());
                 let fallback = match still_valid {
-                    Some(row) => Some(self.unseal_stored(who, &subject, row).await?),
+                    Some(row) => Some(self.unseal_stored(who, subject, &current, row).await?),
                     None => self
                         .cache
-                        .get(subject.cache_key)
+                        .get(subject.cache_key())
                         .filter(|t| t.tenant_id == who.tenant_id && t.expires_at > Utc::now()),
                 };
                 match fallback {
-                    Some(token) => {
-                        self.deliver(who, subject.seller_id, &token, Source::Cache)
-                            .await
-                    }
+                    Some(token) => self.deliver(who, subject, &token, Source::Cache).await,
                     None => Err(BrokerError::Upstream),
                 }
             }
@@ -443,11 +526,13 @@ impl Broker {
 
     /// Writes a `token_issue` row per attempt and what the outcome implies, in `conn`'s
     /// transaction (so it commits before any token leaves).
+    #[allow(clippy::too_many_arguments)]
     async fn record_exchange(
         &self,
         conn: &mut PgConnection,
         who: &Requester,
-        subject: &Subject,
+        subject: Subject<'_>,
+        credentials: &Credentials,
         grant: &Grant<'_>,
         attempts: &[Attempt],
         data_key: &DataKey,
@@ -467,10 +552,10 @@ impl Broker {
             let mut issue = NewTokenIssue {
                 id,
                 tenant_id: who.tenant_id,
-                seller_id: subject.seller_id,
-                application_id: subject.application_id,
+                seller_id: subject.seller_id(),
+                application_id: credentials.application_id,
                 grant_type: grant.grant_type(),
-                scope: subject.scope.as_deref(),
+                scope: subject.scope(),
                 error_code: None,
                 issued_at: attempt.started_at,
                 expires_at: None,
@@ -483,14 +568,13 @@ impl Broker {
                 Ok(token) => {
                     let fingerprint =
                         data_key.token_fingerprint(token.access_token.expose_secret());
-                    let expires_at = attempt.started_at
-                        + chrono::Duration::seconds(
-                            i64::try_from(token.expires_in).unwrap_or(3600),
-                        );
+                    // (LwaClient accepts lifetimes of at most a day.)
+                    let expires_at =
+                        attempt.started_at + chrono::Duration::seconds(i64::from(token.expires_in));
                     issue.expires_at = Some(expires_at);
                     issue.token_fingerprint = Some(&fingerprint);
                     token_trail::insert_token_issue(&mut *conn, issue).await?;
-                    let place = cached_token_place(who.tenant_id, subject.cache_key);
+                    let place = cached_token_place(who.tenant_id, subject.cache_key());
                     let sealed = crate::crypto::seal(
                         data_key,
                         &place,
@@ -499,11 +583,11 @@ impl Broker {
                     store::store_cached_token(
                         &mut *conn,
                         NewCachedToken {
-                            cache_key: subject.cache_key,
+                            cache_key: subject.cache_key(),
                             tenant_id: who.tenant_id,
-                            application_id: subject.application_id,
-                            seller_id: subject.seller_id,
-                            scope: subject.scope.as_deref(),
+                            application_id: credentials.application_id,
+                            seller_id: subject.seller_id(),
+                            scope: subject.scope(),
                             sealed_token: &sealed,
                             issue_id: id,
                             issued_at: attempt.started_at,
@@ -511,14 +595,14 @@ impl Broker {
                         },
                     )
                     .await?;
-                    if let Some(seller_id) = subject.seller_id {
+                    if let Some(seller_id) = subject.seller_id() {
                         store::note_seller_token_issued(&mut *conn, seller_id, attempt.started_at)
                             .await?;
                     }
                     outcome = Exchanged::Token(CachedToken {
                         tenant_id: who.tenant_id,
-                        application_id: subject.application_id,
-                        client_id: subject.client_id.clone(),
+                        application_id: credentials.application_id,
+                        client_id: credentials.client_id.clone(),
                         access_token: token.access_token.clone(),
                         issue_id: id,
                         issued_at: attempt.started_at,
@@ -529,7 +613,7 @@ impl Broker {
                     issue.error_code = Some(failure.code());
                     token_trail::insert_token_issue(&mut *conn, issue).await?;
                     if let Failure::Rejected(code) = failure {
-                        self.remember_rejection(conn, subject, code).await?;
+                        remember_rejection(conn, subject, credentials, code).await?;
                         outcome = Exchanged::Refused(code.clone());
                     }
                 }
@@ -538,83 +622,49 @@ impl Broker {
         Ok(outcome)
     }
 
-    /// LWA's verdict on a credential is remembered until the credential is replaced.
-    async fn remember_rejection(
-        &self,
-        conn: &mut PgConnection,
-        subject: &Subject,
-        code: &str,
-    ) -> Result<(), sqlx::Error> {
-        match (code, subject.seller_id) {
-            ("invalid_grant", Some(seller_id)) => {
-                store::mark_seller_revoked(&mut *conn, seller_id).await?;
-                notify::send(conn, Invalidation::Seller(seller_id)).await
-            }
-            ("invalid_client" | "unauthorized_client", _) => {
-                store::mark_application_rejected(&mut *conn, subject.application_id).await?;
-                notify::send(conn, Invalidation::Application(subject.application_id)).await
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Opens a stored token and keeps it in memory.
     async fn unseal_stored(
         &self,
         who: &Requester,
-        subject: &Subject,
+        subject: Subject<'_>,
+        credentials: &Credentials,
         stored: &CachedTokenRow,
     ) -> Result<Arc<CachedToken>, BrokerError> {
         let access_token = self
             .keystore
             .open(
-                &cached_token_place(who.tenant_id, subject.cache_key),
+                &cached_token_place(who.tenant_id, subject.cache_key()),
                 &stored.sealed_token,
             )
             .await
             .map_err(|err| BrokerError::from_secret(err, "access token"))?;
         let token = Arc::new(CachedToken {
             tenant_id: who.tenant_id,
-            application_id: subject.application_id,
-            client_id: subject.client_id.clone(),
+            application_id: credentials.application_id,
+            client_id: credentials.client_id.clone(),
             access_token,
             issue_id: stored.issue_id,
             issued_at: stored.issued_at,
             expires_at: stored.expires_at,
         });
-        self.cache.insert(subject.cache_key, Arc::clone(&token));
+        self.cache.insert(subject.cache_key(), Arc::clone(&token));
         Ok(token)
     }
 
-    /// Records the delivery (durably) and hands the token out.
+    /// Records the delivery (durably, group-committed with others) and hands the token out.
     async fn deliver(
         &self,
         who: &Requester,
-        seller_id: Option<Uuid>,
+        subject: Subject<'_>,
         token: &CachedToken,
         source: Source,
     ) -> Result<Delivered, BrokerError> {
-        let row = NewTokenDelivery {
-            id: Uuid::now_v7(),
-            tenant_id: who.tenant_id,
-            issue_id: token.issue_id,
-            seller_id,
-            application_id: token.application_id,
-            api_key_id: who.api_key_id,
-            source: source.as_str(),
-            via: who.via.as_str(),
-            delivered_at: Utc::now(),
-            request_id: who.request_id.clone(),
-            client_ip: who.client_ip.clone(),
-        };
-        match self.deliveries.record(row).await {
-            Ok(()) => Ok(Delivered {
-                access_token: token.access_token.clone(),
-                issued_at: token.issued_at,
-                expires_at: token.expires_at,
-                source,
-                issue_id: token.issue_id,
-            }),
+        match self
+            .deliveries
+            .record(delivery_row(who, subject, token, source))
+            .await
+        {
+            Ok(()) => Ok(delivered_token(token, source)),
             Err(DeliveryError::Refused) => Err(self.why_refused(who.tenant_id).await),
             Err(DeliveryError::Unwritten(reason)) => Err(BrokerError::RecordUnwritten(reason)),
         }
@@ -629,11 +679,92 @@ impl Broker {
     }
 }
 
-/// Where to look in memory, and what the entry must match.
-struct MemoryKey<'a> {
-    cache_key: Uuid,
-    seller_id: Option<Uuid>,
-    client_id: Option<&'a str>,
+/// LWA's verdict on a credential is remembered until the credential is replaced.
+async fn remember_rejection(
+    conn: &mut PgConnection,
+    subject: Subject<'_>,
+    credentials: &Credentials,
+    code: &str,
+) -> Result<(), sqlx::Error> {
+    match (code, subject.seller_id()) {
+        ("invalid_grant", Some(seller_id)) => {
+            store::mark_seller_revoked(&mut *conn, seller_id).await?;
+            notify::send(conn, Invalidation::Seller(seller_id)).await
+        }
+        ("invalid_client" | "unauthorized_client", _) => {
+            store::mark_application_rejected(&mut *conn, credentials.application_id).await?;
+            notify::send(conn, Invalidation::Application(credentials.application_id)).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Records a delivery in `conn`'s transaction, under a savepoint: if the row cannot be written,
+/// the token is not delivered, but the rest of the transaction (the issue's record) still
+/// commits.
+async fn record_delivery(
+    conn: &mut PgConnection,
+    row: NewTokenDelivery,
+) -> Result<Result<(), DeliveryError>, sqlx::Error> {
+    let mut savepoint = conn.begin().await?;
+    match token_trail::insert_token_deliveries(&mut *savepoint, std::slice::from_ref(&row)).await {
+        Ok(written) => {
+            savepoint.commit().await?;
+            Ok(if written.contains(&row.id) {
+                Ok(())
+            } else {
+                Err(DeliveryError::Refused)
+            })
+        }
+        Err(err) => {
+            savepoint.rollback().await?;
+            tracing::error!(error = %err, "could not write a delivery record");
+            Ok(Err(DeliveryError::Unwritten(err.to_string())))
+        }
+    }
+}
+
+fn open_secret(
+    data_key: &DataKey,
+    place: &crate::crypto::Place,
+    sealed: &[u8],
+    credential: &'static str,
+) -> Result<SecretString, BrokerError> {
+    let plain = crate::crypto::open(data_key, place, sealed)
+        .map_err(|_| BrokerError::Unreadable(credential))?;
+    let text = std::str::from_utf8(&plain).map_err(|_| BrokerError::Unreadable(credential))?;
+    Ok(SecretString::from(text))
+}
+
+fn delivery_row(
+    who: &Requester,
+    subject: Subject<'_>,
+    token: &CachedToken,
+    source: Source,
+) -> NewTokenDelivery {
+    NewTokenDelivery {
+        id: Uuid::now_v7(),
+        tenant_id: who.tenant_id,
+        issue_id: token.issue_id,
+        seller_id: subject.seller_id(),
+        application_id: token.application_id,
+        api_key_id: who.api_key_id,
+        source: source.as_str(),
+        via: who.via.as_str(),
+        delivered_at: Utc::now(),
+        request_id: who.request_id.clone(),
+        client_ip: who.client_ip.clone(),
+    }
+}
+
+fn delivered_token(token: &CachedToken, source: Source) -> Delivered {
+    Delivered {
+        access_token: token.access_token.clone(),
+        issued_at: token.issued_at,
+        expires_at: token.expires_at,
+        source,
+        issue_id: token.issue_id,
+    }
 }
 
 enum Exchanged {

@@ -32,8 +32,12 @@ impl Grant<'_> {
 /// A token LWA issued.
 pub struct LwaToken {
     pub access_token: SecretString,
-    pub expires_in: u64,
+    /// Seconds, 1 to `MAX_LIFETIME_SECS`.
+    pub expires_in: u32,
 }
+
+/// The longest token lifetime accepted from LWA (a day; LWA's own is an hour).
+pub const MAX_LIFETIME_SECS: u32 = 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -170,10 +174,17 @@ async fn read_response(response: reqwest::Response) -> Result<LwaToken, Failure>
     };
     if status.is_success() {
         return match serde_json::from_slice::<TokenResponse>(&bytes) {
-            Ok(body) if body.access_token.starts_with("Atza|") => Ok(LwaToken {
-                access_token: SecretString::from(body.access_token),
-                expires_in: body.expires_in,
-            }),
+            Ok(body) if body.access_token.starts_with("Atza|") => {
+                // LWA's tokens live an hour; a lifetime of none or of more than a day is not
+                // an answer to trust.
+                match u32::try_from(body.expires_in) {
+                    Ok(expires_in @ 1..=MAX_LIFETIME_SECS) => Ok(LwaToken {
+                        access_token: SecretString::from(body.access_token),
+                        expires_in,
+                    }),
+                    _ => Err(Failure::Transient("malformed_response".into())),
+                }
+            }
             _ => Err(Failure::Transient("malformed_response".into())),
         };
     }

@@ -519,6 +519,64 @@ async fn replacing_the_refresh_token_drops_the_cached_access_token() {
     assert_ne!(after["access_token"], first["access_token"]);
 }
 
+/// A refresh token replaced while an exchange with the old one is in flight: the replacement
+/// waits for that exchange, so neither the old token's access token nor LWA's verdict on it
+/// outlives the replacement.
+#[tokio::test]
+async fn a_refresh_token_replaced_during_an_exchange_wins() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    app.lwa.revoke_refresh_token(&world.refresh_token);
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(300),
+        ..Behaviour::default()
+    });
+    let new_token = crate::helpers::refresh_token();
+    let replace = async {
+        // Well into the exchange with the old (revoked) refresh token.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.authed(
+            Method::PUT,
+            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
+            &world.admin.key,
+        )
+        .json(&json!({"refresh_token": new_token}))
+        .send()
+        .await
+        .unwrap()
+    };
+    let (fetched, replaced) = tokio::join!(
+        app.access_token(&world.tokens, &world.seller_id, None),
+        replace
+    );
+    assert!(
+        [StatusCode::OK, StatusCode::CONFLICT].contains(&fetched.status()),
+        "{}",
+        fetched.status()
+    );
+    assert_eq!(
+        expect_status(replaced, StatusCode::OK).await["status"],
+        "active"
+    );
+
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(0),
+        ..Behaviour::default()
+    });
+    let after = token(&app, &world, None).await;
+    assert_eq!(app.lwa.exchanges_for(&new_token), 1, "{after}");
+    let seller = expect_status(
+        app.get(
+            &format!("/v1/sellers/{}", world.seller_id),
+            &world.admin.key,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(seller["status"], "active");
+}
+
 #[tokio::test]
 async fn a_restarted_replica_uses_the_stored_token_without_an_exchange() {
     let app = spawn_app().await;
