@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{parse_fields, JsonBody, PageQuery};
+use super::extract::{parse_fields, plausible_time, JsonBody, PageQuery};
 use super::no_content;
 use crate::audit::Actor;
 use crate::auth::{key, Admin, TenantCaller};
@@ -122,7 +122,7 @@ pub async fn insert_key(
 }
 
 fn future_time(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, String> {
-    match at {
+    match plausible_time(at)? {
         Some(at) if at <= Utc::now() => Err("must be in the future".into()),
         at => Ok(at),
     }

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{parse_fields, JsonBody, PageQuery};
+use super::extract::{parse_fields, plausible_time, JsonBody, PageQuery};
 use super::no_content;
 use crate::audit::Actor;
 use crate::auth::{Admin, TenantCaller};
@@ -122,6 +122,7 @@ pub async fn create(
         name = "name" => DisplayName::parse(&body.name),
         client_id = "client_id" => ClientId::parse(&body.client_id),
         client_secret = "client_secret" => ClientSecret::parse(&body.client_secret),
+        secret_expires_at = "client_secret_expires_at" => plausible_time(body.client_secret_expires_at),
     };
     let id = Uuid::now_v7();
     let sealed = keystore
@@ -141,7 +142,7 @@ pub async fn create(
             name: &name,
             client_id: &client_id,
             sealed_secret: &sealed,
-            secret_expires_at: body.client_secret_expires_at,
+            secret_expires_at,
         },
     )
     .await
@@ -234,7 +235,10 @@ pub async fn replace_client_secret(
     JsonBody(body): JsonBody<ReplaceClientSecret>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    parse_fields! { client_secret = "client_secret" => ClientSecret::parse(&body.client_secret) };
+    parse_fields! {
+        client_secret = "client_secret" => ClientSecret::parse(&body.client_secret),
+        secret_expires_at = "client_secret_expires_at" => plausible_time(body.client_secret_expires_at),
+    };
     let sealed = keystore
         .seal(
             &places::client_secret(caller.tenant_id, id),
@@ -250,7 +254,7 @@ pub async fn replace_client_secret(
         caller.tenant_id,
         id,
         &sealed,
-        body.client_secret_expires_at,
+        secret_expires_at,
     )
     .await?
     .ok_or_else(|| not_found(id))?;

@@ -158,8 +158,7 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     if !inner.is_data() {
         return ApiError::Malformed(format!("the request body is not valid JSON: {inner}"));
     }
-    // serde's messages name no secret value: they describe types and field names only.
-    let message = strip_position(&inner.to_string());
+    let message = without_values(&strip_position(&inner.to_string()));
     if message.starts_with("unknown field") {
         return ApiError::Malformed(format!("the request body has an {message}"));
     }
@@ -175,6 +174,52 @@ fn missing_field(message: &str) -> Option<&str> {
     message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next())
+}
+
+/// serde's messages quote the offending value (`invalid type: string "…", expected …`), and a
+/// value sent in the wrong field may be a secret: errors name its kind only.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (unexpected, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            let kind = unexpected
+                .split(['"', '`'])
+                .next()
+                .unwrap_or_default()
+                .trim();
+            return match expected {
+                "" => format!("{prefix}{kind}"),
+                expected => format!("{prefix}{kind}, expected {expected}"),
+            };
+        }
+    }
+    if message.starts_with("unknown variant ") {
+        return match message.split_once(", expected ") {
+            Some((_, expected)) => format!("unknown value, expected {expected}"),
+            None => "unknown value".to_owned(),
+        };
+    }
+    if message.contains("UUID parsing failed") {
+        return "must be a UUID".to_owned();
+    }
+    if message.starts_with("missing field ") || message.starts_with("unknown field ") {
+        return message.to_owned();
+    }
+    // Any other type's own message: keep its words, not what it quotes.
+    let mut redacted = String::with_capacity(message.len());
+    let mut quote = None;
+    for c in message.chars() {
+        match quote {
+            Some(open) if c == open => {
+                redacted.push('…');
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '"' || c == '`' => quote = Some(c),
+            None => redacted.push(c),
+        }
+    }
+    redacted
 }
 
 /// serde_json appends " at line L column C"; people do not need it for a field error.
@@ -217,6 +262,18 @@ pub fn parse_uuid(value: Option<&str>) -> Result<Option<uuid::Uuid>, String> {
     value
         .map(|v| uuid::Uuid::try_parse(v).map_err(|_| "must be a UUID".to_owned()))
         .transpose()
+}
+
+/// A time from a body, to be stored: years 1 to 9999, like every RFC 3339 time (JSON may carry
+/// others, such as `-0001-…` or `+10000-…`, which the database cannot all hold).
+pub fn plausible_time(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, String> {
+    use chrono::Datelike;
+    match at {
+        Some(t) if !(1..=9999).contains(&t.year()) => {
+            Err("must be a time between the years 1 and 9999".into())
+        }
+        at => Ok(at),
+    }
 }
 
 /// An RFC 3339 time from a query parameter.
@@ -289,6 +346,38 @@ mod tests {
             ("validation_failed", Some("inner.n".into()))
         );
         assert_eq!(code_and_field(b"[1]").0, "validation_failed");
+    }
+
+    fn messages(bytes: &[u8]) -> String {
+        match parse_json::<Body>(bytes) {
+            Err(ApiError::Validation(errors)) => errors[0].message.clone(),
+            other => panic!(
+                "expected a validation error, got {other:?}",
+                other = other.err()
+            ),
+        }
+    }
+
+    #[test]
+    fn field_errors_do_not_echo_the_value() {
+        let message = messages(br#"{"name":["Atzr|secret-value"]}"#);
+        assert_eq!(message, "invalid type: sequence, expected a string");
+        let message = messages(br#"{"name":"x","inner":{"n":"Atzr|secret-value"}}"#);
+        assert_eq!(message, "invalid type: string, expected u8");
+        assert!(!messages(br#"{"name":"x","inner":{"n":4000}}"#).contains("4000"));
+        assert_eq!(
+            without_values("unknown variant `Atzr|x`, expected `a` or `b`"),
+            "unknown value, expected `a` or `b`"
+        );
+        assert_eq!(
+            without_values("UUID parsing failed: invalid character: found `Q` at 1"),
+            "must be a UUID"
+        );
+        assert_eq!(without_values("bad \"Atzr|x\" here"), "bad … here");
+        assert_eq!(
+            without_values("missing field `name`"),
+            "missing field `name`"
+        );
     }
 
     #[test]

@@ -219,13 +219,14 @@ pub async fn list(
     parse_fields! {
         application_id = "application_id" => parse_uuid(query.application_id.as_deref()),
         status = "status" => parse_status(query.status.as_deref()),
+        external_id = "external_id" => query.external_id.as_deref().map(ExternalId::parse).transpose(),
         limit = "limit" => page_query.limit(),
         cursor = "cursor" => page_query.cursor(),
     };
     let filter = SellerFilter {
         application_id,
         status,
-        external_id: query.external_id.as_deref(),
+        external_id: external_id.as_ref().map(ExternalId::as_str),
     };
     let rows = sellers::list_sellers(
         &pool,
