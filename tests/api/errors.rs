@@ -201,3 +201,75 @@ async fn a_bad_limit_or_cursor_is_422() {
         assert_eq!(body["errors"][0]["field"], field, "{query}");
     }
 }
+
+/// Found by the fuzzer and by review: each was a 500.
+#[tokio::test]
+async fn times_beyond_four_digit_years_and_nul_bytes_in_filters_are_422() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    for at in ["-0001-01-01T00:00:00Z", "+10000-01-01T00:00:00Z"] {
+        let response = app
+            .post(
+                "/v1/applications",
+                &world.admin.key,
+                &json!({"name": "far", "client_id": crate::helpers::client_id(),
+                        "client_secret": crate::helpers::client_secret(),
+                        "client_secret_expires_at": at}),
+            )
+            .await;
+        let body = expect_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(error_fields(&body), ["client_secret_expires_at"], "{at}");
+        let response = app
+            .post(
+                "/v1/api-keys",
+                &world.admin.key,
+                &json!({"name": "far", "scopes": ["tokens"], "expires_at": at}),
+            )
+            .await;
+        expect_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+    let response = app
+        .get("/v1/sellers?external_id=%00", &world.admin.key)
+        .await;
+    let body = expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&body), ["external_id"]);
+}
+
+/// A secret sent in the wrong field must not come back in the error about it.
+#[tokio::test]
+async fn a_field_error_does_not_echo_the_value() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let secret = crate::helpers::refresh_token();
+    let response = app
+        .post(
+            "/v1/sellers",
+            &world.admin.key,
+            &json!({"application_id": world.application["id"], "selling_partner_id": "A2EUQ1WTGCTBG2",
+                    "region": "na", "refresh_token": secret, "marketplace_ids": secret}),
+        )
+        .await;
+    let body = expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&body), ["marketplace_ids"]);
+    assert!(!body.to_string().contains(&secret[5..]), "{body}");
+}
