@@ -2,7 +2,7 @@
 //! out. Both are partitioned by month on their UUIDv7 ids (see the migration).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::db::audit_events::TimeRange;
@@ -160,11 +160,38 @@ pub struct NewTokenDelivery {
     pub client_ip: String,
 }
 
+/// Records one delivery in the caller's transaction, which has checked that the tenant is
+/// enabled and the seller there.
+pub async fn insert_token_delivery(
+    conn: &mut PgConnection,
+    row: &NewTokenDelivery,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
+                                     api_key_id, source, via, delivered_at, request_id, client_ip)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        row.id,
+        row.tenant_id,
+        row.issue_id,
+        row.seller_id,
+        row.application_id,
+        row.api_key_id,
+        row.source,
+        row.via,
+        row.delivered_at,
+        row.request_id,
+        row.client_ip
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records many deliveries in one statement (one commit). A delivery is recorded only if, at
 /// that moment, its tenant exists and is enabled and its seller (or application) still exists;
 /// the ids of the recorded ones are returned.
 pub async fn insert_token_deliveries(
-    conn: impl PgExecutor<'_>,
+    pool: &PgPool,
     rows: &[NewTokenDelivery],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -209,7 +236,7 @@ pub async fn insert_token_deliveries(
         &requests,
         &ips
     )
-    .fetch_all(conn)
+    .fetch_all(pool)
     .await
 }
 

@@ -27,7 +27,7 @@ use crate::audit::deliveries::{DeliveryError, DeliveryWriter};
 use crate::crypto::DataKey;
 use crate::db::notify::{self, Invalidation};
 use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
-use crate::db::tokens::{self as store, CachedTokenRow, NewCachedToken};
+use crate::db::tokens::{self as store, CachedTokenRow};
 use crate::invalidation::Invalidate;
 use crate::keystore::{places, KeyStore, SecretError};
 use crate::metrics;
@@ -341,6 +341,9 @@ impl Broker {
                 let grant = store::load_seller_grant(conn, who.tenant_id, seller_id)
                     .await?
                     .ok_or(BrokerError::NotFound)?;
+                if grant.tenant_disabled {
+                    return Err(BrokerError::TenantDisabled);
+                }
                 if client_id.is_some_and(|id| id != grant.client_id) {
                     return Err(BrokerError::ClientMismatch);
                 }
@@ -372,6 +375,9 @@ impl Broker {
                     store::load_application_grant(conn, who.tenant_id, application_id, cache_key)
                         .await?
                         .ok_or(BrokerError::NotFound)?;
+                if grant.tenant_disabled {
+                    return Err(BrokerError::TenantDisabled);
+                }
                 if grant.application_status == "client_credentials_rejected" {
                     return Err(BrokerError::ClientRejected);
                 }
@@ -466,44 +472,26 @@ impl Broker {
                 &mut tx, who, subject, &current, &grant, &attempts, &data_key,
             )
             .await?;
-        // A new token's delivery goes in the exchange's own commit.
-        let delivered = match &outcome {
-            Exchanged::Token(token) => Some(
-                record_delivery(&mut tx, delivery_row(who, subject, token, Source::Lwa)).await?,
-            ),
-            _ => None,
-        };
-        tx.commit().await?;
-
         match outcome {
             Exchanged::Token(token) => {
+                // Its delivery goes in the exchange's own commit.
+                let recorded =
+                    record_delivery(&mut tx, delivery_row(who, subject, &token, Source::Lwa))
+                        .await?;
+                tx.commit().await?;
                 let token = Arc::new(token);
                 self.cache.insert(subject.cache_key(), Arc::clone(&token));
-                match delivered {
-                    Some(Ok(())) => Ok(delivered_token(&token, Source::Lwa)),
-                    Some(Err(DeliveryError::Unwritten(reason))) => {
-                        Err(BrokerError::RecordUnwritten(reason))
-                    }
-                    Some(Err(DeliveryError::Refused)) | None => {
-                        Err(self.why_refused(who.tenant_id).await)
-                    }
+                match recorded {
+                    Ok(()) => Ok(delivered_token(&token, Source::Lwa)),
+                    Err(reason) => Err(BrokerError::RecordUnwritten(reason)),
                 }
             }
-            Exchanged::Refused(code) => match code.as_str() {
-                "invalid_grant" => {
-                    if let Some(seller_id) = subject.seller_id() {
-                        self.cache.invalidate(Invalidation::Seller(seller_id));
-                    }
-                    Err(BrokerError::SellerRevoked)
-                }
-                "invalid_client" | "unauthorized_client" => {
-                    self.cache
-                        .invalidate(Invalidation::Application(current.application_id));
-                    Err(BrokerError::ClientRejected)
-                }
-                _ => Err(BrokerError::LwaRefused(code)),
-            },
+            Exchanged::Refused(code) => {
+                tx.commit().await?;
+                Err(self.refused(subject, &current, code))
+            }
             Exchanged::Unavailable => {
+                tx.commit().await?;
                 // Serve a token that has not expired yet, if there is one.
                 let still_valid = current
                     .stored
@@ -521,6 +509,29 @@ impl Broker {
                     None => Err(BrokerError::Upstream),
                 }
             }
+        }
+    }
+
+    /// LWA refused the exchange (its verdict is already recorded): forget what it invalidated.
+    fn refused(
+        &self,
+        subject: Subject<'_>,
+        credentials: &Credentials,
+        code: String,
+    ) -> BrokerError {
+        match code.as_str() {
+            "invalid_grant" => {
+                if let Some(seller_id) = subject.seller_id() {
+                    self.cache.invalidate(Invalidation::Seller(seller_id));
+                }
+                BrokerError::SellerRevoked
+            }
+            "invalid_client" | "unauthorized_client" => {
+                self.cache
+                    .invalidate(Invalidation::Application(credentials.application_id));
+                BrokerError::ClientRejected
+            }
+            _ => BrokerError::LwaRefused(code),
         }
     }
 
@@ -573,32 +584,19 @@ impl Broker {
                         attempt.started_at + chrono::Duration::seconds(i64::from(token.expires_in));
                     issue.expires_at = Some(expires_at);
                     issue.token_fingerprint = Some(&fingerprint);
-                    token_trail::insert_token_issue(&mut *conn, issue).await?;
-                    let place = cached_token_place(who.tenant_id, subject.cache_key());
                     let sealed = crate::crypto::seal(
                         data_key,
-                        &place,
+                        &cached_token_place(who.tenant_id, subject.cache_key()),
                         token.access_token.expose_secret().as_bytes(),
                     );
-                    store::store_cached_token(
+                    store::record_issued_token(
                         &mut *conn,
-                        NewCachedToken {
-                            cache_key: subject.cache_key(),
-                            tenant_id: who.tenant_id,
-                            application_id: credentials.application_id,
-                            seller_id: subject.seller_id(),
-                            scope: subject.scope(),
-                            sealed_token: &sealed,
-                            issue_id: id,
-                            issued_at: attempt.started_at,
-                            expires_at,
-                        },
+                        &issue,
+                        subject.cache_key(),
+                        &sealed,
+                        expires_at,
                     )
                     .await?;
-                    if let Some(seller_id) = subject.seller_id() {
-                        store::note_seller_token_issued(&mut *conn, seller_id, attempt.started_at)
-                            .await?;
-                    }
                     outcome = Exchanged::Token(CachedToken {
                         tenant_id: who.tenant_id,
                         application_id: credentials.application_id,
@@ -699,27 +697,23 @@ async fn remember_rejection(
     }
 }
 
-/// Records a delivery in `conn`'s transaction, under a savepoint: if the row cannot be written,
-/// the token is not delivered, but the rest of the transaction (the issue's record) still
-/// commits.
+/// Records a delivery in `conn`'s transaction (whose reads found the tenant enabled and the
+/// seller there), under a savepoint: if the row cannot be written, the token is not delivered,
+/// but the rest of the transaction (the issue's record) still commits.
 async fn record_delivery(
     conn: &mut PgConnection,
     row: NewTokenDelivery,
-) -> Result<Result<(), DeliveryError>, sqlx::Error> {
+) -> Result<Result<(), String>, sqlx::Error> {
     let mut savepoint = conn.begin().await?;
-    match token_trail::insert_token_deliveries(&mut *savepoint, std::slice::from_ref(&row)).await {
-        Ok(written) => {
+    match token_trail::insert_token_delivery(&mut savepoint, &row).await {
+        Ok(()) => {
             savepoint.commit().await?;
-            Ok(if written.contains(&row.id) {
-                Ok(())
-            } else {
-                Err(DeliveryError::Refused)
-            })
+            Ok(Ok(()))
         }
         Err(err) => {
             savepoint.rollback().await?;
             tracing::error!(error = %err, "could not write a delivery record");
-            Ok(Err(DeliveryError::Unwritten(err.to_string())))
+            Ok(Err(err.to_string()))
         }
     }
 }
