@@ -89,7 +89,7 @@ def main():
         f"| 2 | the same through `/auth/o2/token` (form) | {compat['rps']:,.0f} req/s, p50 {compat['p50']:.2f} ms, p99 {compat['p99']:.2f} ms | {r2:.2f} × bare | ≥ 0.35: {yes(r2 >= 0.35)} |",
         f"| 3 | exchange overhead (cold fetch − emulator), median of {overhead['n']} | cold {overhead['cold_fetch_p50_ms']:.2f} ms, emulator {overhead['emulator_p50_ms']:.2f} ms | {overhead['overhead_p50_ms']:.2f} ms | ≤ 2 ms: {yes(overhead['overhead_p50_ms'] <= 2)} |",
         f"| 4 | single flight: {burst_n:,} concurrent cold requests, one seller, 3 processes | {burst['ok']:,} answered 200 | {exchanges} exchange(s) | exactly 1: {yes(exchanges == 1)} |",
-        f"| 5 | one remembered key (`/v1/whoami`) vs bare route | {auth['rps']:,.0f} req/s; argon2 runs in the process: {a.argon2:.0f} | {r5:.2f} × bare | ≈ 1, one argon2 per key: {yes(r5 >= 0.8)} |",
+        f"| 5 | one remembered key (`/v1/whoami`) vs bare route | {auth['rps']:,.0f} req/s; argon2 runs in the process: {a.argon2:.0f} | {r5:.2f} × bare | ≈ 1: {yes(r5 >= 0.9)}; one argon2 per key: {yes(a.argon2 == 1)} |",
         f"| 6 | cached fetch with {big_n:,} sellers ({hot:,} hot) vs {small:,} | {big['rps']:,.0f} req/s, p99 {big['p99']:.2f} ms; vault RSS {a.rss_kb / 1024:,.0f} MiB | {r6:.2f} × | within 10 %: {yes(r6 >= 0.9)} |",
         f"| 7 | audit write path during measure 1 | {rows / a.seconds:,.0f} delivery rows committed/s | {rows / max(commits, 1):.1f} rows per commit | — |",
         "",
@@ -97,7 +97,9 @@ def main():
     ]
     lines += cpu_split(os.path.join(out, "top-fetch.txt"))
     print("\n".join(lines))
-    if failures:
+    # What even a smoke run must get right: every request answered, one exchange for the burst,
+    # one argon2 for the one key.
+    if failures or exchanges != 1 or a.argon2 != 1:
         sys.exit(1)
 
 
