@@ -108,23 +108,47 @@ pub async fn find_key_credential(
     .await
 }
 
+/// A tenant key after `revoke_tenant_key`, and whether this call revoked it (it may have been
+/// revoked before).
+#[derive(Debug)]
+pub struct RevokedKey {
+    pub key: ApiKeyRow,
+    pub newly_revoked: bool,
+}
+
 /// Revokes a tenant's key (only if it is the tenant's), returning it as it is now.
 #[tracing::instrument(skip(conn))]
 pub async fn revoke_tenant_key(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<Option<ApiKeyRow>, sqlx::Error> {
-    sqlx::query_as!(
-        ApiKeyRow,
-        "update api_key set revoked_at = coalesce(revoked_at, now())
-         where id = $1 and tenant_id = $2
-         returning id, tenant_id, name, scopes, created_at, expires_at, last_used_at, revoked_at",
+) -> Result<Option<RevokedKey>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"with before as (
+               select id, revoked_at from api_key where id = $1 and tenant_id = $2 for update
+           )
+           update api_key k set revoked_at = coalesce(k.revoked_at, now())
+           from before where k.id = before.id
+           returning k.id, k.tenant_id, k.name, k.scopes, k.created_at, k.expires_at,
+                     k.last_used_at, k.revoked_at, before.revoked_at is null as "newly_revoked!""#,
         id,
         tenant_id
     )
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(row.map(|row| RevokedKey {
+        key: ApiKeyRow {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            scopes: row.scopes,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        },
+        newly_revoked: row.newly_revoked,
+    }))
 }
 
 #[tracing::instrument(skip(conn))]

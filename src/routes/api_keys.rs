@@ -206,9 +206,14 @@ pub async fn revoke(
     if !tenants::lock_tenant(&mut tx, caller.tenant_id).await? {
         return Err(not_found());
     }
-    let key = api_keys::revoke_tenant_key(&mut tx, caller.tenant_id, id)
+    let revoked = api_keys::revoke_tenant_key(&mut tx, caller.tenant_id, id)
         .await?
         .ok_or_else(not_found)?;
+    if !revoked.newly_revoked {
+        // Revoked before: nothing changes, and nothing new goes on record.
+        return Ok(no_content());
+    }
+    let key = revoked.key;
     let was_usable_admin = key.scopes.iter().any(|s| s == Scope::Admin.as_str())
         && key.expires_at.is_none_or(|at| at > Utc::now());
     if was_usable_admin

@@ -102,6 +102,29 @@ async fn a_revoked_key_stops_working_at_once() {
         .unwrap()
         .clone();
     assert!(revoked["revoked_at"].is_string());
+
+    // Revoking it again changes nothing: still 204, the same time, one audit event.
+    let response = app
+        .delete(&format!("/v1/api-keys/{}", worker.id), &admin.key)
+        .await;
+    expect_status(response, StatusCode::NO_CONTENT).await;
+    let list = expect_status(app.get("/v1/api-keys", &admin.key).await, StatusCode::OK).await;
+    let again = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == worker.id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(again["revoked_at"], revoked["revoked_at"]);
+    let events: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where action = 'api_key.revoked' and resource_id = $1",
+    )
+    .bind(&worker.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
 }
 
 #[tokio::test]
