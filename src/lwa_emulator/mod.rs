@@ -75,6 +75,9 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
             .route("/_emulator/revoke", web::post().to(revoke))
             .route("/_emulator/reject-client", web::post().to(reject_client))
     })
+    // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
+    // request out within seconds of connecting.
+    .client_request_timeout(std::time::Duration::from_secs(60))
     .listen(listener)?
     .workers(2)
     .disable_signals()

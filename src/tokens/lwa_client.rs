@@ -1,6 +1,6 @@
 //! The client of Login with Amazon's token endpoint.
 //!
-//! One exchange is a series of attempts: transient failures (5xx, 429, timeouts, connection
+//! One exchange is a series of attempts: transient failures (5xx, 408, 429, timeouts, connection
 //! errors) are retried with jittered exponential backoff until the retry budget is spent; LWA's
 //! verdicts on the credentials (`invalid_grant`, `invalid_client`, …) are final. Every attempt is
 //! returned, so each can be recorded.
@@ -166,7 +166,9 @@ impl LwaClient {
 
 async fn read_response(response: reqwest::Response) -> Result<LwaToken, Failure> {
     let status = response.status();
-    let transient_status = status.is_server_error() || status.as_u16() == 429;
+    // 408: the server gave up waiting for the request (actix, for one, says so when its workers
+    // were too busy to read it in time); the request itself was fine.
+    let transient_status = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
     let bytes = match response.bytes().await {
         Ok(bytes) => bytes,
         Err(err) if err.is_timeout() => return Err(Failure::Transient("timeout".into())),

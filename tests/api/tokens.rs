@@ -305,6 +305,29 @@ async fn transient_failures_are_retried_and_each_attempt_recorded() {
     }
 }
 
+/// 429 and 408 say "not now", not "no": retried like a 5xx.
+#[tokio::test]
+async fn throttling_and_request_timeouts_at_lwa_are_retried() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    for (status, seller) in [
+        (429, world.seller_id.clone()),
+        (408, app.another_seller(&world).await.0),
+    ] {
+        app.lwa.set_behaviour(Behaviour {
+            fail_next: Some(1),
+            fail_status: Some(status),
+            ..Behaviour::default()
+        });
+        let issued = expect_status(
+            app.access_token(&world.tokens, &seller, None).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(issued["source"], "lwa", "{status}");
+    }
+}
+
 #[tokio::test]
 async fn when_lwa_stays_down_a_still_valid_token_is_served_else_503() {
     let app = spawn_app().await;
