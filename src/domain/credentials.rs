@@ -187,13 +187,14 @@ impl MarketplaceIds {
         if values.len() > 100 {
             return Err("must list at most 100 marketplace ids".into());
         }
-        for value in values {
+        for (index, value) in values.iter().enumerate() {
             if value.is_empty()
                 || value.len() > 32
                 || !value.bytes().all(|b| b.is_ascii_alphanumeric())
             {
+                // (By position: a value in the wrong field may be a secret; errors never echo.)
                 return Err(format!(
-                    "{value:?} is not a marketplace id (1 to 32 letters and digits, such as ATVPDKIKX0DER)"
+                    "item {index} is not a marketplace id (1 to 32 letters and digits, such as ATVPDKIKX0DER)"
                 ));
             }
         }

@@ -32,9 +32,7 @@ impl Scope {
             "tokens" => Ok(Scope::Tokens),
             "admin" => Ok(Scope::Admin),
             "audit" => Ok(Scope::Audit),
-            _ => Err(format!(
-                "unknown scope {value:?}; expected \"tokens\", \"admin\" or \"audit\""
-            )),
+            _ => Err("unknown scope; expected \"tokens\", \"admin\" or \"audit\"".into()),
         }
     }
 }

@@ -181,7 +181,8 @@ fn missing_field(message: &str) -> Option<&str> {
 fn without_values(message: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
-            let (unexpected, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+            // (The last ", expected ": the value itself may contain the words.)
+            let (unexpected, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
             let kind = unexpected
                 .split(['"', '`'])
                 .next()
@@ -194,7 +195,7 @@ fn without_values(message: &str) -> String {
         }
     }
     if message.starts_with("unknown variant ") {
-        return match message.split_once(", expected ") {
+        return match message.rsplit_once(", expected ") {
             Some((_, expected)) => format!("unknown value, expected {expected}"),
             None => "unknown value".to_owned(),
         };
@@ -374,6 +375,10 @@ mod tests {
             "must be a UUID"
         );
         assert_eq!(without_values("bad \"Atzr|x\" here"), "bad … here");
+        assert_eq!(
+            without_values("invalid type: string \"Atzr|a, expected b\", expected u8"),
+            "invalid type: string, expected u8"
+        );
         assert_eq!(
             without_values("missing field `name`"),
             "missing field `name`"
