@@ -100,7 +100,8 @@ pub fn violated_foreign_key(err: &sqlx::Error) -> Option<&str> {
     }
 }
 
-/// Errors that mean "the database cannot be reached" rather than "the query is wrong".
+/// Errors that mean "try again later" (the database unreachable or busy, a deadlock) rather
+/// than "the query is wrong".
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
@@ -109,9 +110,14 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         // Class 08: connection exception; 57P0x: the server is shutting down or restarting;
-        // 53xxx: out of resources.
+        // 53xxx: out of resources; 40001 and 40P01: a serialization failure or deadlock, where
+        // trying again is the remedy.
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("57P0") || code.starts_with("53")
+            code.starts_with("08")
+                || code.starts_with("57P0")
+                || code.starts_with("53")
+                || code == "40001"
+                || code == "40P01"
         }),
         _ => false,
     }

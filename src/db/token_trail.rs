@@ -160,16 +160,17 @@ pub struct NewTokenDelivery {
     pub client_ip: String,
 }
 
-/// Records one delivery in the caller's transaction, which has checked that the tenant is
-/// enabled and the seller there.
+/// Records one delivery in the caller's transaction if the tenant is (still) enabled; whether it
+/// was. (The caller's locks keep the seller or application there.)
 pub async fn insert_token_delivery(
     conn: &mut PgConnection,
     row: &NewTokenDelivery,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query!(
         "insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
                                      api_key_id, source, via, delivered_at, request_id, client_ip)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+         from tenant where id = $2 and not disabled",
         row.id,
         row.tenant_id,
         row.issue_id,
@@ -184,7 +185,7 @@ pub async fn insert_token_delivery(
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(written.rows_affected() == 1)
 }
 
 /// Records many deliveries in one statement (one commit). A delivery is recorded only if, at

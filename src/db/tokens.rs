@@ -139,29 +139,44 @@ pub async fn lock_exchange(
     Ok(())
 }
 
-/// Waits for an exchange in flight for the seller, and keeps others out until the transaction
-/// ends: for changing or deleting the seller's refresh token.
+/// Waits for an exchange in flight for the tenant's seller, and keeps others out until the
+/// transaction ends: for changing or deleting its refresh token. False (and no lock taken) when
+/// the tenant has no such seller, so that no tenant can hold up another's exchanges.
 pub async fn lock_seller_for_change(
     conn: &mut PgConnection,
+    tenant_id: Uuid,
     seller_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!("select pg_advisory_xact_lock($1)", lock_key(seller_id))
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query!(
+        "select pg_advisory_xact_lock($3) from seller where tenant_id = $1 and id = $2",
+        tenant_id,
+        seller_id,
+        lock_key(seller_id)
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(locked.is_some())
 }
 
-/// Waits for every exchange in flight with the application's credentials, and keeps new ones out
-/// until the transaction ends: for changing or deleting the client secret.
+/// Waits for every exchange in flight with the tenant's application's credentials, and keeps
+/// new ones out until the transaction ends: for changing or deleting the client secret. False
+/// (and no lock taken) when the tenant has no such application.
 pub async fn lock_application_for_change(
     conn: &mut PgConnection,
+    tenant_id: Uuid,
     application_id: Uuid,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let (high, low) = application_lock_key(application_id);
-    sqlx::query!("select pg_advisory_xact_lock($1, $2)", high, low)
-        .execute(conn)
-        .await?;
-    Ok(())
+    let locked = sqlx::query!(
+        "select pg_advisory_xact_lock($3, $4) from application where tenant_id = $1 and id = $2",
+        tenant_id,
+        application_id,
+        high,
+        low
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(locked.is_some())
 }
 
 /// Records a token LWA just issued, in one statement: its `token_issue` row (`issue`, with the

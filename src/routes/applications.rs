@@ -248,7 +248,9 @@ pub async fn replace_client_secret(
         .map_err(|err| err.into_api_error("client secret"))?;
     let mut tx = pool.begin().await?;
     // Exchanges in flight with the old secret finish (and are recorded) first.
-    tokens::lock_application_for_change(&mut tx, id).await?;
+    if !tokens::lock_application_for_change(&mut tx, caller.tenant_id, id).await? {
+        return Err(not_found(id));
+    }
     let row = applications::replace_client_secret(
         &mut tx,
         caller.tenant_id,
@@ -287,7 +289,9 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let mut tx = pool.begin().await?;
-    tokens::lock_application_for_change(&mut tx, id).await?;
+    if !tokens::lock_application_for_change(&mut tx, caller.tenant_id, id).await? {
+        return Err(not_found(id));
+    }
     let deleted = applications::delete_application(&mut tx, caller.tenant_id, id)
         .await
         .map_err(|err| match db::violated_foreign_key(&err) {

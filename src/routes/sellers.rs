@@ -325,7 +325,9 @@ pub async fn replace_refresh_token(
         .map_err(|err| err.into_api_error("refresh token"))?;
     let mut tx = pool.begin().await?;
     // An exchange in flight with the old refresh token finishes (and is recorded) first.
-    tokens::lock_seller_for_change(&mut tx, id).await?;
+    if !tokens::lock_seller_for_change(&mut tx, caller.tenant_id, id).await? {
+        return Err(not_found(id));
+    }
     let row = sellers::replace_refresh_token(&mut tx, caller.tenant_id, id, &sealed)
         .await?
         .ok_or_else(|| not_found(id))?;
@@ -353,7 +355,9 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let mut tx = pool.begin().await?;
-    tokens::lock_seller_for_change(&mut tx, id).await?;
+    if !tokens::lock_seller_for_change(&mut tx, caller.tenant_id, id).await? {
+        return Err(not_found(id));
+    }
     if !sellers::delete_seller(&mut tx, caller.tenant_id, id).await? {
         return Err(not_found(id));
     }

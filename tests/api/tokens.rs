@@ -515,6 +515,74 @@ async fn no_token_for_a_disabled_tenant_or_a_deleted_seller() {
     expect_problem(response, StatusCode::FORBIDDEN, "tenant_disabled").await;
 }
 
+/// A tenant disabled while its exchange is at LWA gets no token, but the exchange is on record.
+#[tokio::test]
+async fn a_tenant_disabled_during_an_exchange_gets_no_token() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(300),
+        ..Behaviour::default()
+    });
+    let disable = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.patch(
+            &format!("/v1/tenants/{}", world.tenant_id),
+            &app.operator_key,
+            &json!({"disabled": true}),
+        )
+        .await
+    };
+    let (fetched, disabled) = tokio::join!(
+        app.access_token(&world.tokens, &world.seller_id, None),
+        disable
+    );
+    expect_status(disabled, StatusCode::OK).await;
+    let body = expect_problem(fetched, StatusCode::FORBIDDEN, "tenant_disabled").await;
+    assert!(!body.to_string().contains("Atza|"));
+    let (issues, deliveries): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from token_issue), (select count(*) from token_delivery)",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((issues, deliveries), (1, 0));
+}
+
+/// A caller that gives up while LWA is answering (an SDK's short timeout): the exchange still
+/// ends on record, and the next caller gets its token from the cache.
+#[tokio::test]
+async fn an_exchange_is_recorded_even_if_its_caller_goes_away() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(400),
+        ..Behaviour::default()
+    });
+    let gave_up = app
+        .authed(
+            Method::POST,
+            &format!("/v1/sellers/{}/access-token", world.seller_id),
+            &world.tokens.key,
+        )
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await;
+    assert!(gave_up.unwrap_err().is_timeout());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let issues: i64 = sqlx::query_scalar("select count(*) from token_issue")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(issues, 1);
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(0),
+        ..Behaviour::default()
+    });
+    assert_eq!(token(&app, &world, None).await["source"], "cache");
+    assert_eq!(app.lwa.exchanges_for(&world.refresh_token), 1);
+}
+
 async fn token_for(app: &TestApp, world: &World, seller_id: &str) -> Value {
     expect_status(
         app.access_token(&world.tokens, seller_id, None).await,
