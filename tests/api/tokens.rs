@@ -549,6 +549,37 @@ async fn a_tenant_disabled_during_an_exchange_gets_no_token() {
     assert_eq!((issues, deliveries), (1, 0));
 }
 
+/// A tenant deleted while its exchange is at LWA: the caller learns it is gone, not a 500.
+#[tokio::test]
+async fn a_tenant_deleted_during_an_exchange_is_not_a_500() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(300),
+        ..Behaviour::default()
+    });
+    let delete = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.delete(
+            &format!("/v1/tenants/{}", world.tenant_id),
+            &app.operator_key,
+        )
+        .await
+    };
+    let (fetched, deleted) = tokio::join!(
+        app.access_token(&world.tokens, &world.seller_id, None),
+        delete
+    );
+    expect_status(deleted, StatusCode::NO_CONTENT).await;
+    let status = fetched.status();
+    let body = fetched.text().await.unwrap();
+    assert!(
+        [StatusCode::NOT_FOUND, StatusCode::SERVICE_UNAVAILABLE].contains(&status),
+        "{status} {body}"
+    );
+    assert!(!body.contains("Atza|"));
+}
+
 /// A caller that gives up while LWA is answering (an SDK's short timeout): the exchange still
 /// ends on record, and the next caller gets its token from the cache.
 #[tokio::test]
