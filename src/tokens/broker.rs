@@ -309,9 +309,7 @@ impl Broker {
             requested_at,
             threshold,
         };
-        let locked = tokio::spawn(exchange::run(job))
-            .await
-            .map_err(|err| anyhow::anyhow!("the exchange task failed: {err}"))??;
+        let locked = exchange::run(job).await?;
         match locked {
             Locked::Stored {
                 credentials,

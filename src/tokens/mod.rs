@@ -1,8 +1,8 @@
 //! The heart of the vault: access tokens on demand.
 //!
 //! - `broker`     — cache, single flight, refresh policy, fallbacks, delivery records
-//! - `exchange`   — one exchange under PostgreSQL's locks (single flight across replicas), as a
-//!   task that runs to its end, with its records
+//! - `exchange`   — one exchange under PostgreSQL's locks (single flight across replicas), with
+//!   its records
 //! - `cache`      — tokens in memory, invalidated with the rest of the replica's caches
 //! - `lwa_client` — exchanges at Login with Amazon, with retries within a budget
 
