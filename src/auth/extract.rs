@@ -138,10 +138,17 @@ pub fn limit_tenant(req: &HttpRequest, tenant_id: Uuid) -> Result<(), ApiError> 
     let Some(limit) = req.app_data::<web::Data<TenantRateLimit>>() else {
         return Ok(());
     };
-    if let Some(info) = limit.check(tenant_id)? {
-        req.extensions_mut().insert(info);
+    match limit.check(tenant_id) {
+        Ok(None) => Ok(()),
+        Ok(Some(info)) => {
+            req.extensions_mut().insert(info);
+            Ok(())
+        }
+        Err(limited) => {
+            req.extensions_mut().insert(limited.info);
+            Err(limited.into())
+        }
     }
-    Ok(())
 }
 
 impl<S: RequiredScope> FromRequest for TenantCaller<S> {

@@ -40,7 +40,9 @@ impl TenantRateLimit {
         Self { limiter, burst }
     }
 
-    pub fn check(&self, tenant_id: Uuid) -> Result<Option<RateInfo>, ApiError> {
+    /// Counts one request of the tenant. `Ok(None)` when there is no limit; `Err` when the
+    /// tenant is over it. Either way the answer's headers say where the tenant stands.
+    pub fn check(&self, tenant_id: Uuid) -> Result<Option<RateInfo>, Limited> {
         let Some(limiter) = &self.limiter else {
             return Ok(None);
         };
@@ -52,11 +54,32 @@ impl TenantRateLimit {
             })),
             Err(not_until) => {
                 let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
-                Err(ApiError::RateLimited {
-                    detail: "too many requests for this tenant; slow down",
-                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                let retry_after_secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                Err(Limited {
+                    info: RateInfo {
+                        limit: self.burst,
+                        remaining: 0,
+                        reset_secs: retry_after_secs,
+                    },
+                    retry_after_secs,
                 })
             }
+        }
+    }
+}
+
+/// A request over its tenant's limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Limited {
+    pub info: RateInfo,
+    pub retry_after_secs: u64,
+}
+
+impl From<Limited> for ApiError {
+    fn from(limited: Limited) -> Self {
+        ApiError::RateLimited {
+            detail: "too many requests for this tenant; slow down",
+            retry_after_secs: limited.retry_after_secs,
         }
     }
 }
@@ -87,8 +110,9 @@ mod tests {
                 expected_remaining
             );
         }
-        let err = limit.check(a).unwrap_err();
-        assert_eq!(err.code(), "rate_limited");
+        let limited = limit.check(a).unwrap_err();
+        assert_eq!(limited.info.remaining, 0);
+        assert_eq!(ApiError::from(limited).code(), "rate_limited");
         assert!(limit.check(b).is_ok());
     }
 

@@ -140,6 +140,9 @@ async fn a_tenant_over_its_request_limit_gets_429_with_the_usual_headers() {
     expect_status(app.get("/v1/api-keys", &admin.key).await, StatusCode::OK).await;
     let limited = app.get("/v1/api-keys", &admin.key).await;
     assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(limited.headers()["ratelimit-limit"], "3");
+    assert_eq!(limited.headers()["ratelimit-remaining"], "0");
+    assert!(limited.headers().contains_key("ratelimit-reset"));
     expect_problem(limited, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     expect_status(app.get("/v1/api-keys", &other.key).await, StatusCode::OK).await;
 }
