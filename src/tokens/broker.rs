@@ -146,12 +146,12 @@ impl BrokerError {
 pub struct Broker {
     pool: PgPool,
     keystore: Arc<KeyStore>,
-    lwa: Arc<LwaClient>,
+    lwa: LwaClient,
     cache: Arc<TokenCache>,
     flights: Cache<Uuid, Arc<Mutex<()>>>,
     /// Exchanges in flight hold a pooled connection (their locks live in its transaction) for as
     /// long as LWA takes; this bound leaves the rest of the pool to everything else.
-    exchange_slots: Arc<Semaphore>,
+    exchange_slots: Semaphore,
     deliveries: DeliveryWriter,
     refresh_skew_seconds: i64,
 }
@@ -172,12 +172,12 @@ impl Broker {
         Self {
             pool,
             keystore,
-            lwa: Arc::new(lwa),
+            lwa,
             cache,
             flights: Cache::builder()
                 .time_to_idle(Duration::from_secs(60))
                 .build(),
-            exchange_slots: Arc::new(Semaphore::new((pool_size * 3 / 4).max(1))),
+            exchange_slots: Semaphore::new((pool_size * 3 / 4).max(1)),
             deliveries,
             refresh_skew_seconds: i64::try_from(refresh_skew_seconds).unwrap_or(i64::MAX),
         }
@@ -194,7 +194,7 @@ impl Broker {
     ) -> Result<Delivered, BrokerError> {
         let subject = Subject::Seller {
             seller_id,
-            client_id: client_id.map(str::to_owned),
+            client_id,
         };
         self.token(who, subject, want).await
     }
@@ -209,7 +209,7 @@ impl Broker {
     ) -> Result<Delivered, BrokerError> {
         let subject = Subject::Grantless {
             application_id,
-            scope: scope.to_owned(),
+            scope,
             cache_key: grantless_cache_key(application_id, scope),
         };
         self.token(who, subject, want).await
@@ -218,7 +218,7 @@ impl Broker {
     async fn token(
         &self,
         who: &Requester,
-        subject: Subject,
+        subject: Subject<'_>,
         want: Want,
     ) -> Result<Delivered, BrokerError> {
         let requested_at = Utc::now();
@@ -251,7 +251,7 @@ impl Broker {
     fn fresh_in_memory(
         &self,
         who: &Requester,
-        subject: &Subject,
+        subject: &Subject<'_>,
         want: Want,
     ) -> Result<Option<Arc<CachedToken>>, BrokerError> {
         if want.force_refresh {
@@ -277,7 +277,7 @@ impl Broker {
     async fn obtain(
         &self,
         who: &Requester,
-        subject: Subject,
+        subject: Subject<'_>,
         want: Want,
         requested_at: DateTime<Utc>,
     ) -> Result<Delivered, BrokerError> {
@@ -298,12 +298,12 @@ impl Broker {
             .await
             .map_err(|err| BrokerError::from_secret(err, "client secret"))?;
         let job = Job {
-            pool: self.pool.clone(),
-            lwa: Arc::clone(&self.lwa),
-            slots: Arc::clone(&self.exchange_slots),
-            data_key,
-            who: who.clone(),
-            subject: subject.clone(),
+            pool: &self.pool,
+            lwa: &self.lwa,
+            slots: &self.exchange_slots,
+            data_key: &data_key,
+            who,
+            subject,
             application_id: seen.application_id,
             want,
             requested_at,
@@ -350,7 +350,12 @@ impl Broker {
     }
 
     /// LWA refused the exchange (its verdict is already recorded): forget what it invalidated.
-    fn refused(&self, subject: &Subject, credentials: &Credentials, code: String) -> BrokerError {
+    fn refused(
+        &self,
+        subject: &Subject<'_>,
+        credentials: &Credentials,
+        code: String,
+    ) -> BrokerError {
         match (code.as_str(), subject.seller_id()) {
             ("invalid_grant", Some(seller_id)) => {
                 self.cache.invalidate(Invalidation::Seller(seller_id));
@@ -369,7 +374,7 @@ impl Broker {
     async fn unseal_stored(
         &self,
         who: &Requester,
-        subject: &Subject,
+        subject: &Subject<'_>,
         credentials: &Credentials,
         stored: &CachedTokenRow,
     ) -> Result<Arc<CachedToken>, BrokerError> {
@@ -398,7 +403,7 @@ impl Broker {
     async fn deliver(
         &self,
         who: &Requester,
-        subject: &Subject,
+        subject: &Subject<'_>,
         token: &CachedToken,
         source: Source,
     ) -> Result<Delivered, BrokerError> {

@@ -7,8 +7,6 @@
 //! goes away, and a graceful shutdown waits longer than LWA's retry budget. Spawning it as a task
 //! of its own was measured to cost a third more resident memory after 50 000 exchanges.)
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
@@ -26,22 +24,22 @@ use crate::keystore::places;
 use crate::metrics;
 
 /// What a token is for.
-#[derive(Debug, Clone)]
-pub(super) enum Subject {
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Subject<'a> {
     /// A seller's token; with `client_id`, the seller's application must have that client id.
     Seller {
         seller_id: Uuid,
-        client_id: Option<String>,
+        client_id: Option<&'a str>,
     },
     /// An application's grantless token for `scope`.
     Grantless {
         application_id: Uuid,
-        scope: String,
+        scope: &'a str,
         cache_key: Uuid,
     },
 }
 
-impl Subject {
+impl Subject<'_> {
     pub(super) fn cache_key(&self) -> Uuid {
         match self {
             Subject::Seller { seller_id, .. } => *seller_id,
@@ -65,7 +63,7 @@ impl Subject {
 
     pub(super) fn client_id(&self) -> Option<&str> {
         match self {
-            Subject::Seller { client_id, .. } => client_id.as_deref(),
+            Subject::Seller { client_id, .. } => *client_id,
             Subject::Grantless { .. } => None,
         }
     }
@@ -84,7 +82,7 @@ pub(super) struct Credentials {
 pub(super) async fn credentials(
     conn: impl PgExecutor<'_>,
     who: &Requester,
-    subject: &Subject,
+    subject: &Subject<'_>,
 ) -> Result<Credentials, BrokerError> {
     let credentials = match subject {
         Subject::Seller {
@@ -97,7 +95,7 @@ pub(super) async fn credentials(
             if grant.tenant_disabled {
                 return Err(BrokerError::TenantDisabled);
             }
-            if client_id.as_ref().is_some_and(|id| *id != grant.client_id) {
+            if client_id.is_some_and(|id| id != grant.client_id) {
                 return Err(BrokerError::ClientMismatch);
             }
             if grant.seller_status == "authorization_revoked" {
@@ -167,16 +165,16 @@ pub(super) fn usable(
 }
 
 /// One exchange to run under the locks.
-pub(super) struct Job {
-    pub(super) pool: PgPool,
-    pub(super) lwa: Arc<LwaClient>,
+pub(super) struct Job<'a> {
+    pub(super) pool: &'a PgPool,
+    pub(super) lwa: &'a LwaClient,
     /// Bounds the exchanges (and so the pooled connections) in flight.
-    pub(super) slots: Arc<Semaphore>,
+    pub(super) slots: &'a Semaphore,
     /// The tenant's, loaded before the transaction begins: a transaction waiting for its locks
     /// must never also wait for a second connection.
-    pub(super) data_key: Arc<DataKey>,
-    pub(super) who: Requester,
-    pub(super) subject: Subject,
+    pub(super) data_key: &'a DataKey,
+    pub(super) who: &'a Requester,
+    pub(super) subject: Subject<'a>,
     /// The application whose lock to share (a seller's never changes).
     pub(super) application_id: Uuid,
     pub(super) want: Want,
@@ -206,7 +204,7 @@ pub(super) enum Locked {
 }
 
 /// Runs `job` to its end.
-pub(super) async fn run(job: Job) -> Result<Locked, BrokerError> {
+pub(super) async fn run(job: Job<'_>) -> Result<Locked, BrokerError> {
     let Job {
         pool,
         lwa,
@@ -220,14 +218,14 @@ pub(super) async fn run(job: Job) -> Result<Locked, BrokerError> {
         threshold,
     } = job;
     let _slot = slots
-        .acquire_owned()
+        .acquire()
         .await
         .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
     let mut tx = pool.begin().await?;
     store::lock_exchange(&mut tx, subject.cache_key(), application_id).await?;
     // Look again under the locks: another replica may have stored a token while this one
     // waited, and the credentials cannot change until the transaction ends.
-    let credentials = credentials(&mut *tx, &who, &subject).await?;
+    let credentials = credentials(&mut *tx, who, &subject).await?;
     if let Some(stored) = credentials
         .stored
         .as_ref()
@@ -242,14 +240,14 @@ pub(super) async fn run(job: Job) -> Result<Locked, BrokerError> {
     }
 
     let client_secret = open_secret(
-        &data_key,
+        data_key,
         &places::client_secret(who.tenant_id, credentials.application_id),
         &credentials.sealed_client_secret,
         "client secret",
     )?;
     let refresh_token = match (&credentials.sealed_refresh_token, subject.seller_id()) {
         (Some(sealed), Some(seller_id)) => Some(open_secret(
-            &data_key,
+            data_key,
             &places::refresh_token(who.tenant_id, seller_id),
             sealed,
             "refresh token",
@@ -267,11 +265,11 @@ pub(super) async fn run(job: Job) -> Result<Locked, BrokerError> {
     let outcome = record_attempts(
         &mut tx,
         &Recording {
-            who: &who,
+            who,
             subject: &subject,
             credentials: &credentials,
             grant: &grant,
-            data_key: &data_key,
+            data_key,
         },
         &attempts,
     )
@@ -279,7 +277,7 @@ pub(super) async fn run(job: Job) -> Result<Locked, BrokerError> {
     let locked = match outcome {
         Outcome::Token(token) => {
             // Its delivery goes in the exchange's own commit.
-            let row = delivery_row(&who, &subject, &token, Source::Lwa);
+            let row = delivery_row(who, &subject, &token, Source::Lwa);
             let delivery = record_delivery(&mut tx, &row).await?;
             Locked::Issued { token, delivery }
         }
@@ -299,7 +297,7 @@ enum Outcome {
 /// What every attempt's record shares.
 struct Recording<'a> {
     who: &'a Requester,
-    subject: &'a Subject,
+    subject: &'a Subject<'a>,
     credentials: &'a Credentials,
     grant: &'a Grant<'a>,
     data_key: &'a DataKey,
@@ -392,7 +390,7 @@ async fn record_attempts(
 /// LWA's verdict on a credential is remembered until the credential is replaced.
 async fn remember_rejection(
     conn: &mut PgConnection,
-    subject: &Subject,
+    subject: &Subject<'_>,
     credentials: &Credentials,
     code: &str,
 ) -> Result<(), sqlx::Error> {
@@ -449,7 +447,7 @@ fn open_secret(
 /// The delivery record of `token`, handed to `who` now.
 pub(super) fn delivery_row(
     who: &Requester,
-    subject: &Subject,
+    subject: &Subject<'_>,
     token: &CachedToken,
     source: Source,
 ) -> NewTokenDelivery {
