@@ -1,9 +1,9 @@
 //! Section 4: a tenant's API keys, managed with scope `admin`.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::helpers::{expect_problem, expect_status, spawn_app};
+use crate::helpers::{expect_problem, expect_status, spawn_app, Key, TestApp};
 
 #[tokio::test]
 async fn an_admin_creates_a_scoped_key_that_is_shown_once() {
@@ -75,6 +75,18 @@ async fn keys_are_listed_with_cursors_and_only_the_tenants_own() {
     assert_eq!(theirs["data"][0]["id"], other_admin.id);
 }
 
+/// The key `id` as `GET /v1/api-keys` lists it for `admin`.
+async fn listed_key(app: &TestApp, admin: &Key, id: &str) -> Value {
+    let list = expect_status(app.get("/v1/api-keys", &admin.key).await, StatusCode::OK).await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test]
 async fn a_revoked_key_stops_working_at_once() {
     let app = spawn_app().await;
@@ -93,14 +105,7 @@ async fn a_revoked_key_stops_working_at_once() {
     )
     .await;
 
-    let list = expect_status(app.get("/v1/api-keys", &admin.key).await, StatusCode::OK).await;
-    let revoked = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == worker.id.as_str())
-        .unwrap()
-        .clone();
+    let revoked = listed_key(&app, &admin, &worker.id).await;
     assert!(revoked["revoked_at"].is_string());
 
     // Revoking it again changes nothing: still 204, the same time, one audit event.
@@ -108,14 +113,7 @@ async fn a_revoked_key_stops_working_at_once() {
         .delete(&format!("/v1/api-keys/{}", worker.id), &admin.key)
         .await;
     expect_status(response, StatusCode::NO_CONTENT).await;
-    let list = expect_status(app.get("/v1/api-keys", &admin.key).await, StatusCode::OK).await;
-    let again = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["id"] == worker.id.as_str())
-        .unwrap()
-        .clone();
+    let again = listed_key(&app, &admin, &worker.id).await;
     assert_eq!(again["revoked_at"], revoked["revoked_at"]);
     let events: i64 = sqlx::query_scalar(
         "select count(*) from audit_event where action = 'api_key.revoked' and resource_id = $1",

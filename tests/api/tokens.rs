@@ -515,28 +515,45 @@ async fn no_token_for_a_disabled_tenant_or_a_deleted_seller() {
     expect_problem(response, StatusCode::FORBIDDEN, "tenant_disabled").await;
 }
 
+/// The world's seller's token fetch, with LWA taking 300 ms, and `meanwhile` sent 100 ms into
+/// it (well into the exchange); both answers.
+async fn during_an_exchange(
+    app: &TestApp,
+    world: &World,
+    meanwhile: impl std::future::Future<Output = reqwest::Response>,
+) -> (reqwest::Response, reqwest::Response) {
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(300),
+        ..Behaviour::default()
+    });
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        meanwhile.await
+    };
+    let answers = tokio::join!(
+        app.access_token(&world.tokens, &world.seller_id, None),
+        meanwhile
+    );
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(0),
+        ..Behaviour::default()
+    });
+    answers
+}
+
 /// A tenant disabled while its exchange is at LWA gets no token, but the exchange is on record.
 #[tokio::test]
 async fn a_tenant_disabled_during_an_exchange_gets_no_token() {
     let app = spawn_app().await;
     let world = app.world("acme").await;
-    app.lwa.set_behaviour(Behaviour {
-        latency_ms: Some(300),
-        ..Behaviour::default()
-    });
-    let disable = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        app.patch(
-            &format!("/v1/tenants/{}", world.tenant_id),
-            &app.operator_key,
-            &json!({"disabled": true}),
-        )
-        .await
-    };
-    let (fetched, disabled) = tokio::join!(
-        app.access_token(&world.tokens, &world.seller_id, None),
-        disable
-    );
+    let tenant = format!("/v1/tenants/{}", world.tenant_id);
+    let disable = json!({"disabled": true});
+    let (fetched, disabled) = during_an_exchange(
+        &app,
+        &world,
+        app.patch(&tenant, &app.operator_key, &disable),
+    )
+    .await;
     expect_status(disabled, StatusCode::OK).await;
     let body = expect_problem(fetched, StatusCode::FORBIDDEN, "tenant_disabled").await;
     assert!(!body.to_string().contains("Atza|"));
@@ -554,22 +571,9 @@ async fn a_tenant_disabled_during_an_exchange_gets_no_token() {
 async fn a_tenant_deleted_during_an_exchange_is_not_a_500() {
     let app = spawn_app().await;
     let world = app.world("acme").await;
-    app.lwa.set_behaviour(Behaviour {
-        latency_ms: Some(300),
-        ..Behaviour::default()
-    });
-    let delete = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        app.delete(
-            &format!("/v1/tenants/{}", world.tenant_id),
-            &app.operator_key,
-        )
-        .await
-    };
-    let (fetched, deleted) = tokio::join!(
-        app.access_token(&world.tokens, &world.seller_id, None),
-        delete
-    );
+    let tenant = format!("/v1/tenants/{}", world.tenant_id);
+    let (fetched, deleted) =
+        during_an_exchange(&app, &world, app.delete(&tenant, &app.operator_key)).await;
     expect_status(deleted, StatusCode::NO_CONTENT).await;
     let status = fetched.status();
     let body = fetched.text().await.unwrap();
@@ -649,14 +653,8 @@ async fn a_refresh_token_replaced_during_an_exchange_wins() {
     let app = spawn_app().await;
     let world = app.world("acme").await;
     app.lwa.revoke_refresh_token(&world.refresh_token);
-    app.lwa.set_behaviour(Behaviour {
-        latency_ms: Some(300),
-        ..Behaviour::default()
-    });
     let new_token = crate::helpers::refresh_token();
     let replace = async {
-        // Well into the exchange with the old (revoked) refresh token.
-        tokio::time::sleep(Duration::from_millis(100)).await;
         app.authed(
             Method::PUT,
             &format!("/v1/sellers/{}/refresh-token", world.seller_id),
@@ -667,10 +665,7 @@ async fn a_refresh_token_replaced_during_an_exchange_wins() {
         .await
         .unwrap()
     };
-    let (fetched, replaced) = tokio::join!(
-        app.access_token(&world.tokens, &world.seller_id, None),
-        replace
-    );
+    let (fetched, replaced) = during_an_exchange(&app, &world, replace).await;
     assert!(
         [StatusCode::OK, StatusCode::CONFLICT].contains(&fetched.status()),
         "{}",
@@ -680,11 +675,6 @@ async fn a_refresh_token_replaced_during_an_exchange_wins() {
         expect_status(replaced, StatusCode::OK).await["status"],
         "active"
     );
-
-    app.lwa.set_behaviour(Behaviour {
-        latency_ms: Some(0),
-        ..Behaviour::default()
-    });
     let after = token(&app, &world, None).await;
     assert_eq!(app.lwa.exchanges_for(&new_token), 1, "{after}");
     let seller = expect_status(
