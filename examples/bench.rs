@@ -2,7 +2,7 @@
 //!
 //!   bench seed --database URL --name NAME --sellers N --hot H --out DIR
 //!       a tenant with a tokens key, an application and N sellers (refresh tokens sealed like
-//!       the vault seals them), written in bulk; DIR gets key, client_id and the ids of H sellers
+//!       the vault seals them), imported in bulk through the workflows; DIR gets key, client_id and the ids of H sellers
 //!   bench warm --url URL --key KEY --ids FILE [--concurrency C]
 //!       one access-token request per seller id (the cache is warm afterwards)
 //!   bench overhead --url URL --key KEY --ids FILE --lwa URL --client-id ID [--n N]
@@ -11,15 +11,28 @@
 //!   bench burst --urls URL,URL,... --key KEY --seller ID [--n N]
 //!       N concurrent cold requests for one seller spread over the vault processes
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 use spvault::config::Settings;
-use spvault::domain::{ClientId, DisplayName, Scopes, TenantName};
-use spvault::keystore::{places, KeyStore};
+use spvault::domain::{
+    ClientId, ClientSecret, DisplayName, RefreshToken, Region, SellingPartnerId, TenantName,
+};
+use spvault::invalidation::Caches;
+use spvault::keystore::KeyStore;
+use spvault::workflows::credentials::applications::{self, NewApp};
+use spvault::workflows::credentials::sellers::{import as import_sellers, ImportedSeller};
+use spvault::workflows::tenancy;
+use spvault::workflows::trail::Actor;
+use spvault::workflows::Vault;
 use tokio::task::JoinSet;
 use uuid::Uuid;
+
+fn parsed<T>(parse: Result<T, String>) -> anyhow::Result<T> {
+    parse.map_err(anyhow::Error::msg)
+}
 
 fn arg(args: &[String], name: &str) -> anyhow::Result<String> {
     args.iter()
@@ -61,84 +74,42 @@ async fn seed(args: &[String]) -> anyhow::Result<()> {
     let pool = spvault::startup::prepare_database(&settings).await?;
     let keystore = KeyStore::new(settings.keyring()?, pool.clone(), Default::default());
     keystore.verify_against_database().await?;
+    let vault = Vault::new(pool, Arc::new(keystore), Caches::new(Vec::new()));
+    let actor = Actor::command_line(None, "bench-seed");
 
-    let tenant_id = Uuid::now_v7();
-    let name = TenantName::parse(&arg(args, "--name")?).map_err(anyhow::Error::msg)?;
-    let issued = spvault::auth::key::issue_off_runtime().await?;
-    let client_id = ClientId::parse(&format!(
+    let name = parsed(TenantName::parse(&arg(args, "--name")?))?;
+    let key_name = parsed(DisplayName::parse("bench"))?;
+    let (tenant, issued) = tenancy::create_tenant(&vault, &actor, &name, &key_name).await?;
+    let actor = actor.in_tenant(tenant.id);
+    let client_id = parsed(ClientId::parse(&format!(
         "amzn1.application-oa2-client.{}",
         Uuid::new_v4().simple()
-    ))
-    .map_err(anyhow::Error::msg)?;
-    let application_id = Uuid::now_v7();
-    let mut tx = pool.begin().await?;
-    spvault::db::tenants::insert_tenant(&mut tx, tenant_id, &name).await?;
-    keystore.create_data_key(&mut tx, tenant_id).await?;
-    spvault::db::api_keys::insert_api_key(
-        &mut tx,
-        spvault::db::api_keys::NewApiKey {
-            id: issued.id,
-            tenant_id: Some(tenant_id),
-            name: &DisplayName::parse("bench").map_err(anyhow::Error::msg)?,
-            scopes: &Scopes::all(),
-            key_hash: &issued.hash,
-            expires_at: None,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    let secret = SecretString::from("amzn1.oa2-cs.v1.bench");
-    let sealed = keystore
-        .seal(&places::client_secret(tenant_id, application_id), &secret)
-        .await?;
-    let mut tx = pool.begin().await?;
-    spvault::db::applications::insert_application(
-        &mut tx,
-        spvault::db::applications::NewApplication {
-            id: application_id,
-            tenant_id,
-            name: &DisplayName::parse("bench app").map_err(anyhow::Error::msg)?,
-            client_id: &client_id,
-            sealed_secret: &sealed,
-            secret_expires_at: None,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    )))?;
+    let new = NewApp {
+        name: &parsed(DisplayName::parse("bench app"))?,
+        client_id: &client_id,
+        client_secret: &parsed(ClientSecret::parse(&SecretString::from(
+            "amzn1.oa2-cs.v1.bench",
+        )))?,
+        client_secret_expires_at: None,
+    };
+    let application = applications::create(&vault, &actor, tenant.id, new).await?;
 
     let started = Instant::now();
     let mut hot_ids = Vec::with_capacity(hot);
     for batch_start in (0..sellers).step_by(10_000) {
-        let batch = (batch_start..(batch_start + 10_000).min(sellers)).collect::<Vec<_>>();
-        let mut ids = Vec::with_capacity(batch.len());
-        let mut partners = Vec::with_capacity(batch.len());
-        let mut tokens = Vec::with_capacity(batch.len());
-        for i in batch {
-            let id = Uuid::now_v7();
-            let token = SecretString::from(format!("Atzr|bench-{i}-{}", Uuid::new_v4().simple()));
-            tokens.push(
-                keystore
-                    .seal(&places::refresh_token(tenant_id, id), &token)
-                    .await?,
-            );
-            partners.push(format!("A{i:012}"));
-            if hot_ids.len() < hot {
-                hot_ids.push(id);
-            }
-            ids.push(id);
-        }
-        sqlx::query(
-            "insert into seller (id, tenant_id, application_id, selling_partner_id, region, refresh_token)
-             select id, $2, $3, partner, 'na', token
-             from unnest($1::uuid[], $4::text[], $5::bytea[]) as s(id, partner, token)",
-        )
-        .bind(&ids)
-        .bind(tenant_id)
-        .bind(application_id)
-        .bind(&partners)
-        .bind(&tokens)
-        .execute(&pool)
-        .await?;
+        let batch = (batch_start..(batch_start + 10_000).min(sellers))
+            .map(|i| {
+                let token = format!("Atzr|bench-{i}-{}", Uuid::new_v4().simple());
+                Ok(ImportedSeller {
+                    selling_partner_id: parsed(SellingPartnerId::parse(&format!("A{i:012}")))?,
+                    region: Region::Na,
+                    refresh_token: parsed(RefreshToken::parse(&SecretString::from(token)))?,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let ids = import_sellers(&vault, &actor, tenant.id, application.id, &batch).await?;
+        hot_ids.extend(ids.into_iter().take(hot - hot_ids.len()));
     }
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("key"), issued.key.expose_secret())?;

@@ -5,21 +5,17 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::auth::key;
 use crate::config::Settings;
 use crate::crypto::Keyring;
-use crate::db::api_keys::{self, NewApiKey};
-use crate::db::audit_events::{insert_audit_event, NewAuditEvent};
-use crate::db::notify::{self, Invalidation};
-use crate::domain::{DisplayName, Scopes};
+use crate::domain::DisplayName;
+use crate::emulator::{Behaviour, EmulatorState, LwaEmulator};
 use crate::keystore::KeyStore;
-use crate::lwa_emulator::{Behaviour, EmulatorState, LwaEmulator};
 use crate::startup::{prepare_database, Application};
 use crate::telemetry;
+use crate::workflows::tenancy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -193,11 +189,11 @@ async fn operator_key(settings: Settings, command: OperatorKeyCommand) -> anyhow
     match command {
         OperatorKeyCommand::Create { name } => {
             let name = DisplayName::parse(&name).map_err(|m| anyhow::anyhow!("--name {m}"))?;
-            let key = create_operator_key(&pool, &name).await?;
+            let key = tenancy::create_operator_key(&pool, &name).await?;
             println!("{}", key.expose_secret());
         }
         OperatorKeyCommand::List => {
-            for key in api_keys::list_operator_keys(&pool).await? {
+            for key in tenancy::list_operator_keys(&pool).await? {
                 let state = match key.revoked_at {
                     Some(at) => format!("revoked {}", at.to_rfc3339()),
                     None => "active".to_owned(),
@@ -212,59 +208,9 @@ async fn operator_key(settings: Settings, command: OperatorKeyCommand) -> anyhow
         }
         OperatorKeyCommand::Revoke { id } => {
             let id = Uuid::try_parse(&id).context("the id is not a key id")?;
-            let mut tx = pool.begin().await?;
-            anyhow::ensure!(
-                api_keys::revoke_operator_key(&mut tx, id).await?,
-                "no operator key has the id {id}"
-            );
-            record_cli_event(&mut tx, "operator_key.revoked", id).await?;
-            notify::send(&mut tx, Invalidation::Key(id)).await?;
-            tx.commit().await?;
+            tenancy::revoke_operator_key(&pool, id).await?;
             eprintln!("operator key {id} revoked");
         }
     }
     Ok(())
-}
-
-/// Makes an operator key, stores its hash and records the fact; returns the key.
-pub async fn create_operator_key(
-    pool: &PgPool,
-    name: &DisplayName,
-) -> anyhow::Result<SecretString> {
-    let issued = key::issue_off_runtime().await?;
-    let mut tx = pool.begin().await?;
-    api_keys::insert_api_key(
-        &mut tx,
-        NewApiKey {
-            id: issued.id,
-            tenant_id: None,
-            name,
-            scopes: &Scopes::none(),
-            key_hash: &issued.hash,
-            expires_at: None,
-        },
-    )
-    .await?;
-    record_cli_event(&mut tx, "operator_key.created", issued.id).await?;
-    tx.commit().await?;
-    Ok(issued.key)
-}
-
-async fn record_cli_event(
-    conn: &mut sqlx::PgConnection,
-    action: &'static str,
-    key_id: Uuid,
-) -> Result<(), sqlx::Error> {
-    insert_audit_event(
-        conn,
-        NewAuditEvent {
-            tenant_id: None,
-            api_key_id: None,
-            action,
-            resource_type: "operator_key",
-            resource_id: key_id.to_string(),
-            request_id: "cli",
-        },
-    )
-    .await
 }

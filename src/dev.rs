@@ -7,24 +7,21 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::audit::Actor;
-use crate::auth::key;
 use crate::config::Settings;
 use crate::crypto::Keyring;
-use crate::db::api_keys::{self, NewApiKey};
-use crate::db::applications::{self, NewApplication};
-use crate::db::sellers::{self, NewSeller};
-use crate::db::tenants;
 use crate::domain::{
-    ClientId, DisplayName, MarketplaceIds, Region, Scopes, SellingPartnerId, TenantName,
+    ClientId, ClientSecret, DisplayName, MarketplaceIds, RefreshToken, Region, Scopes,
+    SellingPartnerId, TenantName,
 };
-use crate::keystore::{places, KeyStore};
-use crate::lwa_emulator::{EmulatorState, LwaEmulator};
+use crate::emulator::{EmulatorState, LwaEmulator};
 use crate::startup::Application;
-use crate::telemetry::RequestId;
+use crate::workflows::credentials::applications::{self, NewApp};
+use crate::workflows::credentials::sellers::{self, NewSellerAuthorization};
+use crate::workflows::tenancy::{self, KeySpec};
+use crate::workflows::trail::Actor;
+use crate::workflows::Vault;
 
 const KEY_FILE: &str = ".spvault-dev/master-keys";
 const DEMO_CLIENT_ID: &str = "amzn1.application-oa2-client.00000000000000000000000000000de0";
@@ -73,12 +70,10 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     settings.lwa_endpoint = emulator.token_url();
     let listen = settings.listen.clone();
     let app = Application::build(settings).await?;
-    let demo = seed(app.pool(), &app.keystore()).await?;
-    let operator = crate::cli::create_operator_key(
-        app.pool(),
-        &DisplayName::parse("spvault dev").map_err(anyhow::Error::msg)?,
-    )
-    .await?;
+    let demo = seed(&app.vault()).await?;
+    let operator =
+        tenancy::create_operator_key(app.pool(), &parsed(DisplayName::parse("spvault dev"))?)
+            .await?;
     let base = format!("http://{listen}");
     println!("spvault dev is serving on {base}");
     println!("  LWA emulator:   {}", emulator.token_url());
@@ -114,108 +109,72 @@ struct Demo {
     key: SecretString,
 }
 
+fn parsed<T>(parse: Result<T, String>) -> anyhow::Result<T> {
+    parse.map_err(anyhow::Error::msg)
+}
+
 /// The demo tenant, application and seller (made once), and a new tenant key for this run.
-async fn seed(pool: &PgPool, keystore: &KeyStore) -> anyhow::Result<Demo> {
-    let name = TenantName::parse("demo").map_err(anyhow::Error::msg)?;
-    let issued = key::issue_off_runtime().await?;
-    let mut tx = pool.begin().await?;
-    let tenant_id = match tenants::find_tenant_by_name(pool, &name).await? {
-        Some(tenant) => tenant.id,
+async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
+    let name = parsed(TenantName::parse("demo"))?;
+    let key_name = parsed(DisplayName::parse("spvault dev"))?;
+    let actor = Actor::command_line(None, "spvault-dev");
+    let (tenant_id, key) = match tenancy::find_tenant_by_name(vault, &name).await? {
+        Some(tenant) => {
+            let spec = KeySpec {
+                name: &key_name,
+                scopes: &Scopes::all(),
+                expires_at: None,
+            };
+            let actor = actor.in_tenant(tenant.id);
+            (
+                tenant.id,
+                tenancy::issue_key(vault, &actor, tenant.id, spec).await?,
+            )
+        }
         None => {
-            let id = Uuid::now_v7();
-            tenants::insert_tenant(&mut tx, id, &name).await?;
-            keystore.create_data_key(&mut tx, id).await?;
-            id
+            let (tenant, key) = tenancy::create_tenant(vault, &actor, &name, &key_name).await?;
+            (tenant.id, key)
         }
     };
-    let actor = Actor {
-        tenant_id: Some(tenant_id),
-        api_key_id: issued.id,
-        request_id: RequestId("spvault-dev".into()),
+    let actor = actor.in_tenant(tenant_id);
+
+    let client_id = parsed(ClientId::parse(DEMO_CLIENT_ID))?;
+    let application_id = match applications::find_by_client_id(vault, tenant_id, &client_id).await?
+    {
+        Some(app) => app.id,
+        None => {
+            let secret = SecretString::from("amzn1.oa2-cs.v1.demo-secret");
+            let new = NewApp {
+                name: &parsed(DisplayName::parse("demo app"))?,
+                client_id: &client_id,
+                client_secret: &parsed(ClientSecret::parse(&secret))?,
+                client_secret_expires_at: None,
+            };
+            applications::create(vault, &actor, tenant_id, new)
+                .await?
+                .id
+        }
     };
-    api_keys::insert_api_key(
-        &mut tx,
-        NewApiKey {
-            id: issued.id,
-            tenant_id: Some(tenant_id),
-            name: &DisplayName::parse("spvault dev").map_err(anyhow::Error::msg)?,
-            scopes: &Scopes::all(),
-            key_hash: &issued.hash,
-            expires_at: None,
-        },
-    )
-    .await?;
-    actor
-        .record(&mut tx, "api_key.created", "api_key", issued.id)
-        .await?;
-    tx.commit().await?;
 
-    let client_id = ClientId::parse(DEMO_CLIENT_ID).map_err(anyhow::Error::msg)?;
-    let application_id =
-        match applications::find_application_by_client_id(pool, tenant_id, &client_id).await? {
-            Some(app) => app.id,
-            None => {
-                let id = Uuid::now_v7();
-                let secret = SecretString::from("amzn1.oa2-cs.v1.demo-secret");
-                let sealed = keystore
-                    .seal(&places::client_secret(tenant_id, id), &secret)
-                    .await?;
-                let mut tx = pool.begin().await?;
-                applications::insert_application(
-                    &mut tx,
-                    NewApplication {
-                        id,
-                        tenant_id,
-                        name: &DisplayName::parse("demo app").map_err(anyhow::Error::msg)?,
-                        client_id: &client_id,
-                        sealed_secret: &sealed,
-                        secret_expires_at: None,
-                    },
-                )
-                .await?;
-                actor
-                    .record(&mut tx, "application.created", "application", id)
-                    .await?;
-                tx.commit().await?;
-                id
-            }
-        };
-
-    let partner = SellingPartnerId::parse(DEMO_SELLER).map_err(anyhow::Error::msg)?;
+    let partner = parsed(SellingPartnerId::parse(DEMO_SELLER))?;
     let seller_id =
-        match sellers::find_seller_by_partner(pool, application_id, &partner, Region::Na).await? {
+        match sellers::find_by_partner(vault, application_id, &partner, Region::Na).await? {
             Some(seller) => seller.id,
             None => {
-                let id = Uuid::now_v7();
                 let token = SecretString::from("Atzr|IwEBI-demo-refresh-token");
-                let sealed = keystore
-                    .seal(&places::refresh_token(tenant_id, id), &token)
-                    .await?;
-                let mut tx = pool.begin().await?;
-                sellers::insert_seller(
-                    &mut tx,
-                    NewSeller {
-                        id,
-                        tenant_id,
-                        application_id,
-                        selling_partner_id: &partner,
-                        region: Region::Na,
-                        sealed_refresh_token: &sealed,
-                        external_id: None,
-                        marketplace_ids: &MarketplaceIds::parse(&["ATVPDKIKX0DER".into()])
-                            .map_err(anyhow::Error::msg)?,
-                    },
-                )
-                .await?;
-                actor
-                    .record(&mut tx, "seller.created", "seller", id)
-                    .await?;
-                tx.commit().await?;
-                id
+                let new = NewSellerAuthorization {
+                    application_id,
+                    selling_partner_id: &partner,
+                    region: Region::Na,
+                    refresh_token: &parsed(RefreshToken::parse(&token))?,
+                    external_id: None,
+                    marketplace_ids: &parsed(MarketplaceIds::parse(&["ATVPDKIKX0DER".into()]))?,
+                };
+                sellers::create(vault, &actor, tenant_id, new).await?.id
             }
         };
     Ok(Demo {
         seller_id,
-        key: issued.key,
+        key: key.key,
     })
 }

@@ -9,7 +9,49 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 
-use crate::db::notify::{Invalidation, CHANNEL};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::db::notify::{self, CHANNEL};
+
+/// What changed. The payload carries ids only, never a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    Key(Uuid),
+    Tenant(Uuid),
+    /// A seller's refresh token was replaced, its status changed, or it was deleted.
+    Seller(Uuid),
+    /// An application's client secret was replaced or its status changed.
+    Application(Uuid),
+}
+
+impl Invalidation {
+    pub fn payload(self) -> String {
+        match self {
+            Self::Key(id) => format!("key:{id}"),
+            Self::Tenant(id) => format!("tenant:{id}"),
+            Self::Seller(id) => format!("seller:{id}"),
+            Self::Application(id) => format!("application:{id}"),
+        }
+    }
+
+    pub fn parse(payload: &str) -> Option<Self> {
+        let (kind, id) = payload.split_once(':')?;
+        let id = Uuid::parse_str(id).ok()?;
+        match kind {
+            "key" => Some(Self::Key(id)),
+            "tenant" => Some(Self::Tenant(id)),
+            "seller" => Some(Self::Seller(id)),
+            "application" => Some(Self::Application(id)),
+            _ => None,
+        }
+    }
+}
+
+/// Tells every replica, when `conn`'s transaction commits, that `what` changed.
+pub async fn announce(conn: &mut PgConnection, what: Invalidation) -> Result<(), sqlx::Error> {
+    notify::send(conn, &what.payload()).await
+}
 
 /// A cache that must forget what another replica changed.
 pub trait Invalidate: Send + Sync {
@@ -63,5 +105,25 @@ async fn listen(pool: &PgPool, caches: &Caches) -> Result<(), sqlx::Error> {
             Some(what) => caches.invalidate(what),
             None => tracing::warn!(payload = notification.payload(), "unknown invalidation"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        let id = Uuid::now_v7();
+        for what in [
+            Invalidation::Key(id),
+            Invalidation::Tenant(id),
+            Invalidation::Seller(id),
+            Invalidation::Application(id),
+        ] {
+            assert_eq!(Invalidation::parse(&what.payload()), Some(what));
+        }
+        assert_eq!(Invalidation::parse("seller:x"), None);
+        assert_eq!(Invalidation::parse(&format!("order:{id}")), None);
     }
 }

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::crypto::{self, CryptoError, DataKey, Keyring, MasterKeyId, Place};
 use crate::db::data_keys;
-use crate::db::notify::Invalidation;
 use crate::invalidation::Invalidate;
-use crate::startup::Readiness;
+use crate::invalidation::Invalidation;
+use crate::readiness::Readiness;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -58,6 +58,16 @@ pub mod places {
             table: "seller",
             column: "refresh_token",
             row_id: seller_id,
+        }
+    }
+
+    /// A seller's (or an application and scope's) access token, stored for other replicas.
+    pub fn cached_token(tenant_id: Uuid, cache_key: Uuid) -> Place {
+        Place {
+            tenant_id,
+            table: "cached_token",
+            column: "sealed_token",
+            row_id: cache_key,
         }
     }
 }
@@ -165,12 +175,26 @@ impl KeyStore {
 
     pub async fn seal(&self, place: &Place, secret: &SecretString) -> Result<Vec<u8>, SecretError> {
         let key = self.data_key(place.tenant_id).await?;
-        Ok(crypto::seal(&key, place, secret.expose_secret().as_bytes()))
+        Ok(Self::seal_with(&key, place, secret))
     }
 
     pub async fn open(&self, place: &Place, sealed: &[u8]) -> Result<SecretString, SecretError> {
         let key = self.data_key(place.tenant_id).await?;
-        let plain = crypto::open(&key, place, sealed).map_err(|err| match err {
+        Self::open_with(&key, place, sealed)
+    }
+
+    /// Seals with a data key already in hand (from [`Self::data_key`]): no database access.
+    pub fn seal_with(key: &DataKey, place: &Place, secret: &SecretString) -> Vec<u8> {
+        crypto::seal(key, place, secret.expose_secret().as_bytes())
+    }
+
+    /// Opens with a data key already in hand (from [`Self::data_key`]): no database access.
+    pub fn open_with(
+        key: &DataKey,
+        place: &Place,
+        sealed: &[u8],
+    ) -> Result<SecretString, SecretError> {
+        let plain = crypto::open(key, place, sealed).map_err(|err| match err {
             CryptoError::DoesNotOpen | CryptoError::UnknownVersion => SecretError::Unreadable,
         })?;
         let text = std::str::from_utf8(&plain).map_err(|_| SecretError::Unreadable)?;
@@ -247,19 +271,5 @@ impl Invalidate for KeyStore {
 
     fn listener_changed(&self, _connected: bool) {
         self.data_keys.invalidate_all();
-    }
-}
-
-impl SecretError {
-    /// The API's answer, naming the credential (`"refresh token"`, `"client secret"`) that failed.
-    pub fn into_api_error(self, credential: &'static str) -> crate::error::ApiError {
-        use crate::error::ApiError;
-        match self {
-            Self::Unreadable => ApiError::CredentialUnreadable(credential),
-            Self::NoDataKey => ApiError::NotFound("the tenant no longer exists".into()),
-            err @ Self::UnknownMasterKey(_) => ApiError::KeysUnavailable(err.into()),
-            Self::Database(err) => err.into(),
-            Self::Other(err) => ApiError::KeysUnavailable(err),
-        }
     }
 }

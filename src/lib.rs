@@ -2,7 +2,7 @@
 //!
 //! The crate is organised so that every module has one job; see `README.md` for the map.
 
-pub mod audit;
+pub mod amazon;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -10,15 +10,15 @@ pub mod crypto;
 pub mod db;
 pub mod dev;
 pub mod domain;
+pub mod emulator;
 pub mod error;
 pub mod invalidation;
 pub mod keystore;
-pub mod lwa;
-pub mod lwa_emulator;
 pub mod metrics;
 pub mod openapi;
+pub mod readiness;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
-pub mod tokens;
+pub mod workflows;

@@ -1,12 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use std::sync::LazyLock;
-
-use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes;
+use crate::routes::docs::ApiDocument;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,8 +36,8 @@ use crate::routes;
         routes::sellers::update,
         routes::sellers::replace_refresh_token,
         routes::sellers::delete,
-        routes::tokens::seller_access_token,
-        routes::tokens::grantless_token,
+        routes::access_tokens::seller_access_token,
+        routes::access_tokens::grantless_token,
         routes::token_trail::list_issues,
         routes::token_trail::list_deliveries,
         routes::token_trail::lookup,
@@ -147,21 +145,17 @@ impl Modify for ProblemResponses {
     }
 }
 
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serializes")
-});
+/// The document, as served at `/openapi.json` (see `routes::docs`).
+pub fn document() -> ApiDocument {
+    ApiDocument(
+        ApiDoc::openapi()
+            .to_json()
+            .expect("the OpenAPI document serializes"),
+    )
+}
 
 /// `GET /docs/`: Swagger UI (assets compiled in; no CDN) reading `/openapi.json`.
 pub fn docs() -> utoipa_swagger_ui::SwaggerUi {
     utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
         .config(utoipa_swagger_ui::Config::from("/openapi.json"))
-}
-
-/// `GET /openapi.json`
-pub async fn serve() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOCUMENT.as_str())
 }

@@ -1,7 +1,7 @@
 //! Building and running the service: database, background tasks, HTTP server.
 
 use std::net::TcpListener;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -11,38 +11,21 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use crate::audit::deliveries::DeliveryWriter;
-use crate::audit::retention;
-use crate::auth::{Authenticator, TenantRateLimit};
+use crate::amazon::lwa_client::LwaClient;
+use crate::auth::{self, Authenticator, TenantRateLimit};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
 use crate::keystore::KeyStore;
+use crate::readiness::Readiness;
 use crate::routes;
-use crate::routes::extract::{BodyTimeout, MAX_BODY_BYTES};
+use crate::routes::input::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
-use crate::tokens::lwa_client::LwaClient;
-use crate::tokens::{Broker, TokenCache};
+use crate::workflows::tokens::{Broker, TokenCache};
+use crate::workflows::trail::deliveries::DeliveryWriter;
+use crate::workflows::trail::retention;
+use crate::workflows::Vault;
 use crate::{db, telemetry, tls};
-
-/// Why the service should not receive traffic, if it should not (beyond the database checks).
-#[derive(Default)]
-pub struct Readiness {
-    problem: RwLock<Option<String>>,
-}
-
-impl Readiness {
-    pub fn problem(&self) -> Option<String> {
-        self.problem
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn set_problem(&self, problem: impl Into<String>) {
-        *self.problem.write().unwrap_or_else(|e| e.into_inner()) = Some(problem.into());
-    }
-}
 
 /// Creates the database if needed, applies migrations and returns a pool.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -64,6 +47,7 @@ pub struct Application {
     pool: PgPool,
     authenticator: web::Data<Authenticator>,
     keystore: web::Data<KeyStore>,
+    vault: web::Data<Vault>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -121,10 +105,18 @@ impl Application {
         let compat = web::Data::new(CompatSettings {
             min_ttl_seconds: i64::try_from(settings.compat_min_ttl()).unwrap_or(i64::MAX),
         });
-        let caches = web::Data::new(caches);
+        let vault = web::Data::new(Vault::new(
+            pool.clone(),
+            keystore.clone().into_inner(),
+            caches,
+        ));
+        let document = web::Data::new(crate::openapi::document());
+        let vault_data = vault.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(auth::rate_limit_headers))
                 .wrap(from_fn(telemetry::request_middleware))
+                .app_data(document.clone())
                 .app_data(pool_data.clone())
                 .app_data(auth_data.clone())
                 .app_data(readiness.clone())
@@ -132,7 +124,7 @@ impl Application {
                 .app_data(broker_data.clone())
                 .app_data(compat.clone())
                 .app_data(rate_limit.clone())
-                .app_data(caches.clone())
+                .app_data(vault.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -162,6 +154,7 @@ impl Application {
             pool,
             authenticator,
             keystore,
+            vault: vault_data,
             background,
         })
     }
@@ -176,6 +169,11 @@ impl Application {
 
     pub fn authenticator(&self) -> Arc<Authenticator> {
         self.authenticator.clone().into_inner()
+    }
+
+    /// What the workflows act on, for commands that run beside the server (`spvault dev`).
+    pub fn vault(&self) -> Vault {
+        self.vault.get_ref().clone()
     }
 
     pub fn keystore(&self) -> Arc<KeyStore> {

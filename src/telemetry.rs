@@ -14,8 +14,6 @@ use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::RateInfo;
-
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
@@ -119,10 +117,6 @@ pub async fn request_middleware(
     crate::metrics::record_request(&route, method.as_str(), status, started.elapsed());
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    let rate = response.request().extensions().get::<RateInfo>().copied();
-    if let Some(rate) = rate {
-        rate.write_headers(response.headers_mut());
     }
     tracing::info!(
         method = %method,

@@ -19,16 +19,16 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use super::key::PresentedKey;
-use super::limiter::FailureLimiter;
+use super::failure_limit::FailureLimiter;
 use super::usage::UsageRecorder;
 use crate::config::Settings;
 use crate::crypto::{self, KeyedHasher};
 use crate::db::api_keys::{self, KeyCredentialRow};
-use crate::db::notify::Invalidation;
+use crate::domain::api_key::PresentedKey;
 use crate::domain::Scopes;
 use crate::error::ApiError;
 use crate::invalidation::Invalidate;
+use crate::invalidation::Invalidation;
 use crate::metrics;
 
 /// A caller whose key verified and is in force.

@@ -2,20 +2,19 @@
 //!
 //! Routes that need a key are wrapped in `require_key`, which authenticates before anything else
 //! about the request is parsed. Handlers never check scopes themselves: they ask for an extractor
-//! (`OperatorCaller`, `TenantCaller<Admin>`, …) that only exists once the checks of section 1
-//! passed, and tenant-owned data is reached through the `tenant_id` it carries.
+//! (`OperatorCaller`, `TenantCaller<AdminScope>`, …) that only exists once the contract's checks
+//! passed (see the README's "Who may call what"), and tenant-owned data is reached through the `tenant_id` it carries.
 
 mod authenticator;
-mod extract;
-pub mod key;
-mod limiter;
-mod rate_limit;
+mod callers;
+mod failure_limit;
+mod tenant_rate_limit;
 mod usage;
 
 pub use authenticator::{Authenticator, Principal, TenantPrincipal};
-pub use extract::{
-    client_address, limit_tenant, require_key, Admin, AnyCaller, Audit, OperatorCaller,
-    RequiredScope, TenantCaller, Tokens,
+pub use callers::{
+    client_address, limit_tenant, require_key, AdminScope, AnyCaller, AuditScope, OperatorCaller,
+    RequiredScope, TenantCaller, TokensScope,
 };
-pub use rate_limit::{RateInfo, TenantRateLimit};
+pub use tenant_rate_limit::{rate_limit_headers, RateInfo, TenantRateLimit};
 pub use usage::UsageRecorder;

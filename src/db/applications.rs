@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{ClientId, DisplayName, Limit};
+use crate::domain::{ApplicationStatus, ClientId, DisplayName, Limit};
 
 pub const NAME_CONSTRAINT: &str = "application_name_key";
 pub const CLIENT_ID_CONSTRAINT: &str = "application_client_id_key";
@@ -14,7 +14,7 @@ pub struct ApplicationRow {
     pub id: Uuid,
     pub name: String,
     pub client_id: String,
-    pub status: String,
+    pub status: ApplicationStatus,
     pub client_secret_updated_at: DateTime<Utc>,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -38,7 +38,7 @@ pub async fn insert_application(
         ApplicationRow,
         "insert into application (id, tenant_id, name, client_id, client_secret, client_secret_expires_at)
          values ($1, $2, $3, $4, $5, $6)
-         returning id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at",
         app.id,
         app.tenant_id,
         app.name.as_str(),
@@ -59,7 +59,7 @@ pub async fn list_applications(
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at
          from application where tenant_id = $1 and id < $2 order by id desc limit $3",
         tenant_id,
         before,
@@ -77,7 +77,7 @@ pub async fn find_application(
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at
          from application where tenant_id = $1 and id = $2",
         tenant_id,
         id
@@ -96,7 +96,7 @@ pub async fn rename_application(
     sqlx::query_as!(
         ApplicationRow,
         "update application set name = coalesce($3, name) where tenant_id = $1 and id = $2
-         returning id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at",
         tenant_id,
         id,
         name.map(DisplayName::as_str)
@@ -120,7 +120,7 @@ pub async fn replace_client_secret(
          set client_secret = $3, client_secret_expires_at = $4, client_secret_updated_at = now(),
              status = 'active'
          where tenant_id = $1 and id = $2
-         returning id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at",
         tenant_id,
         id,
         sealed_secret,
@@ -154,7 +154,7 @@ pub async fn find_application_by_client_id(
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status, client_secret_updated_at, client_secret_expires_at, created_at
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at
          from application where tenant_id = $1 and client_id = $2",
         tenant_id,
         client_id.as_str()

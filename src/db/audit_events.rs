@@ -49,6 +49,31 @@ pub async fn insert_audit_event(
     Ok(())
 }
 
+/// The same event about many resources (a bulk import), in one statement.
+pub async fn insert_audit_events(
+    conn: &mut PgConnection,
+    event: NewAuditEvent<'_>,
+    resource_ids: &[Uuid],
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<Uuid> = resource_ids.iter().map(|_| Uuid::now_v7()).collect();
+    let resources: Vec<String> = resource_ids.iter().map(Uuid::to_string).collect();
+    let result = sqlx::query!(
+        "insert into audit_event (id, tenant_id, api_key_id, action, resource_type, resource_id, request_id)
+         select id, $2, $3, $4, $5, resource_id, $7
+         from unnest($1::uuid[], $6::text[]) as e(id, resource_id)",
+        &ids,
+        event.tenant_id,
+        event.api_key_id,
+        event.action,
+        event.resource_type,
+        &resources,
+        event.request_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct TimeRange {
     pub since: Option<DateTime<Utc>>,

@@ -4,12 +4,14 @@
 pub mod api_keys;
 pub mod applications;
 pub mod audit_events;
+pub mod cached_tokens;
 pub mod data_keys;
+pub mod locks;
 pub mod notify;
 pub mod sellers;
+mod statuses;
 pub mod tenants;
 pub mod token_trail;
-pub mod tokens;
 
 use std::time::Duration;
 

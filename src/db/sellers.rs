@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{ExternalId, Limit, MarketplaceIds, Region, SellingPartnerId};
+use crate::domain::{ExternalId, Limit, MarketplaceIds, Region, SellerStatus, SellingPartnerId};
 
 pub const PARTNER_CONSTRAINT: &str = "seller_partner_key";
 pub const EXTERNAL_ID_CONSTRAINT: &str = "seller_external_id_key";
@@ -18,7 +18,7 @@ pub struct SellerRow {
     pub region: String,
     pub external_id: Option<String>,
     pub marketplace_ids: Vec<String>,
-    pub status: String,
+    pub status: SellerStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_token_issued_at: Option<DateTime<Utc>>,
@@ -39,7 +39,7 @@ pub struct NewSeller<'a> {
 #[derive(Debug, Default)]
 pub struct SellerFilter<'a> {
     pub application_id: Option<Uuid>,
-    pub status: Option<&'a str>,
+    pub status: Option<SellerStatus>,
     pub external_id: Option<&'a str>,
 }
 
@@ -54,7 +54,7 @@ pub async fn insert_seller(
                              external_id, marketplace_ids)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
          returning id, application_id, selling_partner_id, region, external_id, marketplace_ids,
-                   status, created_at, updated_at, last_token_issued_at",
+                   status as \"status: SellerStatus\", created_at, updated_at, last_token_issued_at",
         seller.id,
         seller.tenant_id,
         seller.application_id,
@@ -68,6 +68,37 @@ pub async fn insert_seller(
     .await
 }
 
+/// Many sellers of one application, with nothing but their credentials (a bulk import).
+pub struct NewSellers<'a> {
+    pub tenant_id: Uuid,
+    pub application_id: Uuid,
+    pub ids: &'a [Uuid],
+    pub selling_partner_ids: &'a [String],
+    pub regions: &'a [String],
+    pub sealed_refresh_tokens: &'a [Vec<u8>],
+}
+
+#[tracing::instrument(skip_all, fields(count = sellers.ids.len()))]
+pub async fn insert_sellers(
+    conn: &mut PgConnection,
+    sellers: NewSellers<'_>,
+) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query!(
+        "insert into seller (id, tenant_id, application_id, selling_partner_id, region, refresh_token)
+         select id, $2, $3, partner, region, token
+         from unnest($1::uuid[], $4::text[], $5::text[], $6::bytea[]) as s(id, partner, region, token)",
+        sellers.ids,
+        sellers.tenant_id,
+        sellers.application_id,
+        sellers.selling_partner_ids,
+        sellers.regions,
+        sellers.sealed_refresh_tokens
+    )
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 #[tracing::instrument(skip(pool))]
 pub async fn list_sellers(
     pool: &PgPool,
@@ -79,7 +110,7 @@ pub async fn list_sellers(
     sqlx::query_as!(
         SellerRow,
         "select id, application_id, selling_partner_id, region, external_id, marketplace_ids,
-                status, created_at, updated_at, last_token_issued_at
+                status as \"status: SellerStatus\", created_at, updated_at, last_token_issued_at
          from seller
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or application_id = $3)
@@ -89,7 +120,7 @@ pub async fn list_sellers(
         tenant_id,
         before,
         filter.application_id,
-        filter.status,
+        filter.status.map(SellerStatus::as_str),
         filter.external_id,
         limit.fetch()
     )
@@ -106,7 +137,7 @@ pub async fn find_seller(
     sqlx::query_as!(
         SellerRow,
         "select id, application_id, selling_partner_id, region, external_id, marketplace_ids,
-                status, created_at, updated_at, last_token_issued_at
+                status as \"status: SellerStatus\", created_at, updated_at, last_token_issued_at
          from seller where tenant_id = $1 and id = $2",
         tenant_id,
         id
@@ -136,7 +167,7 @@ pub async fn update_seller(
              marketplace_ids = coalesce($5, marketplace_ids)
          where tenant_id = $1 and id = $2
          returning id, application_id, selling_partner_id, region, external_id, marketplace_ids,
-                   status, created_at, updated_at, last_token_issued_at",
+                   status as \"status: SellerStatus\", created_at, updated_at, last_token_issued_at",
         tenant_id,
         id,
         changes.external_id.is_some(),
@@ -160,7 +191,7 @@ pub async fn replace_refresh_token(
         "update seller set refresh_token = $3, status = 'active'
          where tenant_id = $1 and id = $2
          returning id, application_id, selling_partner_id, region, external_id, marketplace_ids,
-                   status, created_at, updated_at, last_token_issued_at",
+                   status as \"status: SellerStatus\", created_at, updated_at, last_token_issued_at",
         tenant_id,
         id,
         sealed_refresh_token
@@ -194,7 +225,7 @@ pub async fn find_seller_by_partner(
     sqlx::query_as!(
         SellerRow,
         "select id, application_id, selling_partner_id, region, external_id, marketplace_ids,
-                status, created_at, updated_at, last_token_issued_at
+                status as \"status: SellerStatus\", created_at, updated_at, last_token_issued_at
          from seller where application_id = $1 and selling_partner_id = $2 and region = $3",
         application_id,
         selling_partner_id.as_str(),

@@ -1,10 +1,12 @@
 //! Parsed values. Each type can only be built by parsing, so the rest of the code only ever sees
 //! values that passed the contract's rules. Parse errors are messages for a `422` field error.
 
+pub mod api_key;
 mod credentials;
 mod names;
 mod pagination;
 mod scope;
+mod status;
 
 pub use credentials::{
     ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken, Region, SellingPartnerId,
@@ -12,4 +14,5 @@ pub use credentials::{
 };
 pub use names::{DisplayName, TenantName};
 pub use pagination::{start as page_start, Cursor, Limit, Page};
-pub use scope::{Scope, Scopes};
+pub use scope::{Scope, Scopes, GRANTLESS_SCOPES};
+pub use status::{ApplicationStatus, CredentialKind, SellerStatus};

@@ -89,6 +89,12 @@ impl Scopes {
     }
 }
 
+/// The scopes of grantless (client credentials) tokens SP-API knows.
+pub const GRANTLESS_SCOPES: [&str; 2] = [
+    "sellingpartnerapi::notifications",
+    "sellingpartnerapi::client_credential:rotation",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,21 +4,17 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
-use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{parse_fields, plausible_time, JsonBody, PageQuery};
+use super::input::{parse_fields, plausible_time, JsonBody, PageQuery};
 use super::no_content;
-use crate::audit::Actor;
-use crate::auth::{key, Admin, TenantCaller};
-use crate::db::api_keys::{self, ApiKeyRow, NewApiKey};
-use crate::db::notify::{self, Invalidation};
-use crate::db::tenants;
-use crate::domain::{self, DisplayName, Page, Scope, Scopes};
+use crate::auth::{AdminScope, TenantCaller};
+use crate::domain::{DisplayName, Page, Scope, Scopes};
 use crate::error::ApiError;
-use crate::invalidation::Caches;
 use crate::telemetry::RequestId;
+use crate::workflows::tenancy::{self, ApiKeyRow, IssuedKey, KeySpec};
+use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10", "name": "billing-worker",
@@ -85,40 +81,13 @@ pub struct CreateApiKey {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// The parsed parts of a key to issue.
-pub struct IssuedFor<'a> {
-    pub tenant_id: Uuid,
-    pub name: &'a DisplayName,
-    pub scopes: &'a Scopes,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// Makes a tenant key, stores its hash and records it, in the caller's transaction.
-pub async fn insert_key(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    new: IssuedFor<'_>,
-) -> Result<CreatedApiKey, ApiError> {
-    let issued = key::issue_off_runtime().await?;
-    let row = api_keys::insert_api_key(
-        &mut *conn,
-        NewApiKey {
-            id: issued.id,
-            tenant_id: Some(new.tenant_id),
-            name: new.name,
-            scopes: new.scopes,
-            key_hash: &issued.hash,
-            expires_at: new.expires_at,
-        },
-    )
-    .await?;
-    actor
-        .record(conn, "api_key.created", "api_key", row.id)
-        .await?;
-    Ok(CreatedApiKey {
-        api_key: row.into(),
-        key: RevealedKey(issued.key),
-    })
+impl From<IssuedKey> for CreatedApiKey {
+    fn from(issued: IssuedKey) -> Self {
+        Self {
+            api_key: issued.row.into(),
+            key: RevealedKey(issued.key),
+        }
+    }
 }
 
 fn future_time(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, String> {
@@ -133,9 +102,9 @@ fn future_time(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, Strin
     request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
+    vault: web::Data<Vault>,
     JsonBody(body): JsonBody<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
@@ -143,25 +112,14 @@ pub async fn create(
         scopes = "scopes" => Scopes::parse(&body.scopes),
         expires_at = "expires_at" => future_time(body.expires_at),
     };
-    let actor = Actor {
-        tenant_id: Some(caller.tenant_id),
-        api_key_id: caller.key_id,
-        request_id,
+    let spec = KeySpec {
+        name: &name,
+        scopes: &scopes,
+        expires_at,
     };
-    let mut tx = pool.begin().await?;
-    let created = insert_key(
-        &mut tx,
-        &actor,
-        IssuedFor {
-            tenant_id: caller.tenant_id,
-            name: &name,
-            scopes: &scopes,
-            expires_at,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(HttpResponse::Created().json(created))
+    let issued =
+        tenancy::issue_key(&vault, &caller.actor(&request_id), caller.tenant_id, spec).await?;
+    Ok(HttpResponse::Created().json(CreatedApiKey::from(issued)))
 }
 
 /// Lists the tenant's keys (revoked ones too), newest first.
@@ -170,17 +128,15 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
     responses((status = 200, body = Page<ApiKey>)))]
 pub async fn list(
-    caller: TenantCaller<Admin>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AdminScope>,
+    vault: web::Data<Vault>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
         limit = "limit" => query.limit(),
         cursor = "cursor" => query.cursor(),
     };
-    let rows =
-        api_keys::list_tenant_keys(&pool, caller.tenant_id, domain::page_start(cursor), limit)
-            .await?;
+    let rows = tenancy::list_keys(&vault, caller.tenant_id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |row| row.id).map(ApiKey::from);
     Ok(HttpResponse::Ok().json(page))
 }
@@ -192,48 +148,12 @@ pub async fn list(
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json",
             description = "the tenant's last admin key cannot be revoked")))]
 pub async fn revoke(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
-    caches: web::Data<Caches>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let not_found = || ApiError::not_found(format_args!("API key {id}"));
-    let mut tx = pool.begin().await?;
-    // Serialises revocations within the tenant, so two of them cannot each leave the other as
-    // the last admin key.
-    if !tenants::lock_tenant(&mut tx, caller.tenant_id).await? {
-        return Err(not_found());
-    }
-    let revoked = api_keys::revoke_tenant_key(&mut tx, caller.tenant_id, id)
-        .await?
-        .ok_or_else(not_found)?;
-    if !revoked.newly_revoked {
-        // Revoked before: nothing changes, and nothing new goes on record.
-        return Ok(no_content());
-    }
-    let key = revoked.key;
-    let was_usable_admin = key.scopes.iter().any(|s| s == Scope::Admin.as_str())
-        && key.expires_at.is_none_or(|at| at > Utc::now());
-    if was_usable_admin
-        && api_keys::count_other_admin_keys(&mut tx, caller.tenant_id, id).await? == 0
-    {
-        return Err(ApiError::Conflict(
-            "this is the tenant's last admin key; create another admin key before revoking it"
-                .into(),
-        ));
-    }
-    let actor = Actor {
-        tenant_id: Some(caller.tenant_id),
-        api_key_id: caller.key_id,
-        request_id,
-    };
-    actor
-        .record(&mut tx, "api_key.revoked", "api_key", id)
-        .await?;
-    notify::send(&mut tx, Invalidation::Key(id)).await?;
-    tx.commit().await?;
-    caches.invalidate(Invalidation::Key(id));
+    let actor = caller.actor(&request_id);
+    tenancy::revoke_key(&vault, &actor, caller.tenant_id, path.into_inner()).await?;
     Ok(no_content())
 }

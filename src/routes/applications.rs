@@ -5,22 +5,17 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{parse_fields, plausible_time, JsonBody, PageQuery};
+use super::input::{parse_fields, plausible_time, JsonBody, PageQuery};
 use super::no_content;
-use crate::audit::Actor;
-use crate::auth::{Admin, TenantCaller};
-use crate::db::applications::{self, ApplicationRow, NewApplication};
-use crate::db::notify::{self, Invalidation};
-use crate::db::{self, sellers, tokens};
-use crate::domain::{self, ClientId, ClientSecret, DisplayName, Page};
+use crate::auth::{AdminScope, TenantCaller};
+use crate::domain::{ApplicationStatus, ClientId, ClientSecret, DisplayName, Page};
 use crate::error::ApiError;
-use crate::invalidation::Caches;
-use crate::keystore::{places, KeyStore};
 use crate::telemetry::RequestId;
+use crate::workflows::credentials::applications::{self, ApplicationRow, NewApp};
+use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10", "name": "main app",
@@ -33,8 +28,7 @@ pub struct Application {
     pub client_id: String,
     /// `active`, or `client_credentials_rejected` once LWA said `invalid_client` (until the
     /// secret is replaced).
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: ApplicationStatus,
     pub client_secret_updated_at: DateTime<Utc>,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -82,40 +76,15 @@ pub struct ReplaceClientSecret {
     client_secret_expires_at: Option<DateTime<Utc>>,
 }
 
-fn conflict(err: sqlx::Error) -> ApiError {
-    match db::violated_unique_constraint(&err) {
-        Some(applications::NAME_CONSTRAINT) => {
-            ApiError::Conflict("an application with this name already exists".into())
-        }
-        Some(applications::CLIENT_ID_CONSTRAINT) => {
-            ApiError::Conflict("an application with this client_id already exists".into())
-        }
-        _ => err.into(),
-    }
-}
-
-fn not_found(id: Uuid) -> ApiError {
-    ApiError::not_found(format_args!("application {id}"))
-}
-
-fn actor(caller: &TenantCaller<Admin>, request_id: RequestId) -> Actor {
-    Actor {
-        tenant_id: Some(caller.tenant_id),
-        api_key_id: caller.key_id,
-        request_id,
-    }
-}
-
 /// Registers an SP-API application with its LWA client secret.
 #[utoipa::path(post, path = "/v1/applications", tag = "applications",
     security(("tenant_key" = ["admin"])), request_body = CreateApplication,
     responses((status = 201, body = Application), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
-    keystore: web::Data<KeyStore>,
+    vault: web::Data<Vault>,
     JsonBody(body): JsonBody<CreateApplication>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
@@ -124,33 +93,14 @@ pub async fn create(
         client_secret = "client_secret" => ClientSecret::parse(&body.client_secret),
         secret_expires_at = "client_secret_expires_at" => plausible_time(body.client_secret_expires_at),
     };
-    let id = Uuid::now_v7();
-    let sealed = keystore
-        .seal(
-            &places::client_secret(caller.tenant_id, id),
-            client_secret.secret(),
-        )
-        .await
-        .map_err(|err| err.into_api_error("client secret"))?;
-
-    let mut tx = pool.begin().await?;
-    let row = applications::insert_application(
-        &mut tx,
-        NewApplication {
-            id,
-            tenant_id: caller.tenant_id,
-            name: &name,
-            client_id: &client_id,
-            sealed_secret: &sealed,
-            secret_expires_at,
-        },
-    )
-    .await
-    .map_err(conflict)?;
-    actor(&caller, request_id)
-        .record(&mut tx, "application.created", "application", id)
-        .await?;
-    tx.commit().await?;
+    let new = NewApp {
+        name: &name,
+        client_id: &client_id,
+        client_secret: &client_secret,
+        client_secret_expires_at: secret_expires_at,
+    };
+    let row =
+        applications::create(&vault, &caller.actor(&request_id), caller.tenant_id, new).await?;
     Ok(HttpResponse::Created().json(Application::from(row)))
 }
 
@@ -161,17 +111,15 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
     responses((status = 200, body = Page<Application>)))]
 pub async fn list(
-    caller: TenantCaller<Admin>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AdminScope>,
+    vault: web::Data<Vault>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
         limit = "limit" => query.limit(),
         cursor = "cursor" => query.cursor(),
     };
-    let rows =
-        applications::list_applications(&pool, caller.tenant_id, domain::page_start(cursor), limit)
-            .await?;
+    let rows = applications::list(&vault, caller.tenant_id, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |row| row.id).map(Application::from);
     Ok(HttpResponse::Ok().json(page))
 }
@@ -181,14 +129,11 @@ pub async fn list(
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
-    caller: TenantCaller<Admin>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AdminScope>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = applications::find_application(&pool, caller.tenant_id, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    let row = applications::get(&vault, caller.tenant_id, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Application::from(row)))
 }
 
@@ -199,23 +144,22 @@ pub async fn get(
     responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<UpdateApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     parse_fields! { name = "name" => body.name.as_deref().map(DisplayName::parse).transpose() };
-    let mut tx = pool.begin().await?;
-    let row = applications::rename_application(&mut tx, caller.tenant_id, id, name.as_ref())
-        .await
-        .map_err(conflict)?
-        .ok_or_else(|| not_found(id))?;
-    actor(&caller, request_id)
-        .record(&mut tx, "application.updated", "application", id)
-        .await?;
-    tx.commit().await?;
+    let actor = caller.actor(&request_id);
+    let row = applications::rename(
+        &vault,
+        &actor,
+        caller.tenant_id,
+        path.into_inner(),
+        name.as_ref(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Application::from(row)))
 }
 
@@ -226,53 +170,25 @@ pub async fn update(
     responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn replace_client_secret(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
-    keystore: web::Data<KeyStore>,
-    caches: web::Data<Caches>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<ReplaceClientSecret>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     parse_fields! {
         client_secret = "client_secret" => ClientSecret::parse(&body.client_secret),
         secret_expires_at = "client_secret_expires_at" => plausible_time(body.client_secret_expires_at),
     };
-    let sealed = keystore
-        .seal(
-            &places::client_secret(caller.tenant_id, id),
-            client_secret.secret(),
-        )
-        .await
-        .map_err(|err| err.into_api_error("client secret"))?;
-    let mut tx = pool.begin().await?;
-    // Exchanges in flight with the old secret finish (and are recorded) first.
-    if !tokens::lock_application_for_change(&mut tx, caller.tenant_id, id).await? {
-        return Err(not_found(id));
-    }
     let row = applications::replace_client_secret(
-        &mut tx,
+        &vault,
+        &caller.actor(&request_id),
         caller.tenant_id,
-        id,
-        &sealed,
+        path.into_inner(),
+        &client_secret,
         secret_expires_at,
     )
-    .await?
-    .ok_or_else(|| not_found(id))?;
-    // Grantless tokens minted with the old secret are not handed out any more.
-    tokens::drop_grantless_tokens_of_application(&mut tx, id).await?;
-    actor(&caller, request_id)
-        .record(
-            &mut tx,
-            "application.client_secret_replaced",
-            "application",
-            id,
-        )
-        .await?;
-    notify::send(&mut tx, Invalidation::Application(id)).await?;
-    tx.commit().await?;
-    caches.invalidate(Invalidation::Application(id));
+    .await?;
     Ok(HttpResponse::Ok().json(Application::from(row)))
 }
 
@@ -282,30 +198,12 @@ pub async fn replace_client_secret(
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json", description = "sellers still use it")))]
 pub async fn delete(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let mut tx = pool.begin().await?;
-    if !tokens::lock_application_for_change(&mut tx, caller.tenant_id, id).await? {
-        return Err(not_found(id));
-    }
-    let deleted = applications::delete_application(&mut tx, caller.tenant_id, id)
-        .await
-        .map_err(|err| match db::violated_foreign_key(&err) {
-            Some(sellers::APPLICATION_CONSTRAINT) => {
-                ApiError::Conflict("sellers still use this application; delete them first".into())
-            }
-            _ => err.into(),
-        })?;
-    if !deleted {
-        return Err(not_found(id));
-    }
-    actor(&caller, request_id)
-        .record(&mut tx, "application.deleted", "application", id)
-        .await?;
-    tx.commit().await?;
+    let actor = caller.actor(&request_id);
+    applications::delete(&vault, &actor, caller.tenant_id, path.into_inner()).await?;
     Ok(no_content())
 }

@@ -3,15 +3,15 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{parse_fields, parse_time, PageQuery};
-use crate::auth::{Audit, TenantCaller};
-use crate::db::audit_events::{self, AuditEventRow, TimeRange};
-use crate::domain::{self, Page};
+use super::input::{parse_fields, parse_time, PageQuery};
+use crate::auth::{AuditScope, TenantCaller};
+use crate::domain::Page;
 use crate::error::ApiError;
+use crate::workflows::trail::queries::{self, AuditEventRow, TimeRange};
+use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10", "at": "2026-11-28T12:00:00Z",
@@ -59,8 +59,8 @@ pub struct AuditQuery {
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
     responses((status = 200, body = Page<AuditEvent>)))]
 pub async fn list(
-    caller: TenantCaller<Audit>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AuditScope>,
+    vault: web::Data<Vault>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
@@ -69,14 +69,8 @@ pub async fn list(
         limit = "limit" => query.page.limit(),
         cursor = "cursor" => query.page.cursor(),
     };
-    let rows = audit_events::list_audit_events(
-        &pool,
-        caller.tenant_id,
-        TimeRange { since, until },
-        domain::page_start(cursor),
-        limit,
-    )
-    .await?;
+    let range = TimeRange { since, until };
+    let rows = queries::audit_events(&vault, caller.tenant_id, range, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |row| row.id).map(AuditEvent::from);
     Ok(HttpResponse::Ok().json(page))
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use crate::startup::Readiness;
+use crate::readiness::Readiness;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

@@ -2,7 +2,7 @@
 //!
 //! The SDK keeps its code and changes only its LWA endpoint and credentials: `refresh_token` is
 //! the vault's seller id, `client_id` the application's LWA client id, `client_secret` a tenant
-//! API key with scope `tokens`. Answers use LWA's own shapes and statuses. Tokens come from the
+//! API key with scope `tokens`. Answers use LWA's own shapes and statuses. TokensScope come from the
 //! same broker (cache, single flight, records) as `/v1`, recorded with `via: lwa_compat`.
 
 use actix_web::http::{header, StatusCode};
@@ -10,18 +10,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::extract::read_limited;
-use super::tokens::requester;
+use super::access_tokens::requester;
+use super::input::read_limited;
+use crate::amazon::lwa::{self, ErrorBody, TokenRequest};
 use crate::auth::{client_address, limit_tenant, Authenticator, Principal};
-use crate::db::applications;
-use crate::domain::{ClientId, Scope};
+use crate::domain::{ClientId, Scope, GRANTLESS_SCOPES};
+use crate::error::lwa::LwaError;
 use crate::error::ApiError;
-use crate::lwa::{self, ErrorBody, TokenRequest};
 use crate::telemetry::RequestId;
-use crate::tokens::{Broker, BrokerError, Delivered, Via, Want, UPSTREAM_RETRY_AFTER_SECS};
+use crate::workflows::tokens::{Broker, Delivered, Via, Want};
+use crate::workflows::Error;
 
 /// Settings of the compatible endpoint.
 #[derive(Debug, Clone, Copy)]
@@ -31,11 +31,6 @@ pub struct CompatSettings {
     pub min_ttl_seconds: i64,
 }
 
-const SCOPES: [&str; 2] = [
-    "sellingpartnerapi::notifications",
-    "sellingpartnerapi::client_credential:rotation",
-];
-
 #[derive(Serialize)]
 struct Success<'a> {
     access_token: &'a str,
@@ -43,114 +38,6 @@ struct Success<'a> {
     refresh_token: Option<&'a str>,
     token_type: &'static str,
     expires_in: i64,
-}
-
-/// An answer in LWA's error shape.
-struct LwaError {
-    status: StatusCode,
-    body: ErrorBody,
-    retry_after: Option<u64>,
-}
-
-impl LwaError {
-    fn new(status: StatusCode, error: &str, description: &str) -> Self {
-        Self {
-            status,
-            body: ErrorBody::new(error, description),
-            retry_after: None,
-        }
-    }
-
-    fn invalid_request(description: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
-    }
-
-    fn invalid_client(description: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
-    }
-
-    fn invalid_grant(description: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", description)
-    }
-
-    fn unavailable(description: &str) -> Self {
-        Self {
-            retry_after: Some(UPSTREAM_RETRY_AFTER_SECS),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                description,
-            )
-        }
-    }
-
-    fn response(self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-        if let Some(secs) = self.retry_after {
-            response.insert_header((header::RETRY_AFTER, secs));
-        }
-        response.json(self.body)
-    }
-}
-
-/// Authentication failures, in LWA's words.
-fn from_auth_error(err: ApiError) -> LwaError {
-    match err {
-        ApiError::RateLimited {
-            retry_after_secs, ..
-        } => LwaError {
-            retry_after: Some(retry_after_secs.max(1)),
-            ..LwaError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many failed authentications; try again later.",
-            )
-        },
-        ApiError::Unavailable(_) => LwaError::unavailable("The vault is temporarily unavailable."),
-        ApiError::TenantDisabled => LwaError::invalid_client("The tenant of this key is disabled."),
-        _ => LwaError::invalid_client(
-            "Client authentication failed: client_secret must be a tenant API key with scope tokens.",
-        ),
-    }
-}
-
-fn from_broker_error(err: BrokerError) -> LwaError {
-    match err {
-        BrokerError::NotFound => LwaError::invalid_grant("The refresh token is not a seller of this tenant."),
-        BrokerError::ClientMismatch => {
-            LwaError::invalid_client("The client_id is not the seller's application's.")
-        }
-        BrokerError::TenantDisabled => LwaError::invalid_client("The tenant of this key is disabled."),
-        BrokerError::SellerRevoked => LwaError::invalid_grant(
-            "The seller's authorization was revoked at Login with Amazon; it must authorize again.",
-        ),
-        BrokerError::ClientRejected => LwaError::invalid_client(
-            "Login with Amazon rejected this application's client credentials; replace its client secret.",
-        ),
-        BrokerError::Unreadable("client secret") => LwaError::invalid_client(
-            "The stored client secret cannot be decrypted; replace it.",
-        ),
-        BrokerError::Unreadable(_) => {
-            LwaError::invalid_grant("The stored refresh token cannot be decrypted; replace it.")
-        }
-        BrokerError::LwaRefused(code) => {
-            tracing::error!(lwa_error = %code, "LWA refused the exchange");
-            LwaError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "Login with Amazon refused the exchange.",
-            )
-        }
-        BrokerError::Upstream => LwaError::unavailable("Login with Amazon is unavailable."),
-        BrokerError::RecordUnwritten(_)
-        | BrokerError::Keys(_)
-        | BrokerError::Database(_)
-        | BrokerError::Internal(_) => {
-            tracing::error!(error = %err, "the LWA-compatible endpoint could not serve a token");
-            LwaError::unavailable("The vault is temporarily unavailable.")
-        }
-    }
 }
 
 /// The request, as the OpenAPI document describes it (the handler parses leniently).
@@ -202,7 +89,6 @@ pub async fn token(
     request_id: RequestId,
     auth: web::Data<Authenticator>,
     broker: web::Data<Broker>,
-    pool: web::Data<PgPool>,
     settings: web::Data<CompatSettings>,
 ) -> HttpResponse {
     let mut payload = payload.into_inner();
@@ -221,18 +107,14 @@ pub async fn token(
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let request = lwa::parse_token_request(content_type, &body).map_err(|body| LwaError {
-            status: StatusCode::BAD_REQUEST,
-            body,
-            retry_after: None,
-        })?;
+        let request =
+            lwa::parse_token_request(content_type, &body).map_err(LwaError::bad_request)?;
         serve(
             &req,
             &request_id,
             &request,
             &auth,
             &broker,
-            &pool,
             *settings.get_ref(),
         )
         .await
@@ -249,7 +131,6 @@ async fn serve(
     request: &TokenRequest,
     auth: &Authenticator,
     broker: &Broker,
-    pool: &PgPool,
     settings: CompatSettings,
 ) -> Result<HttpResponse, LwaError> {
     let grant_type = request
@@ -271,12 +152,12 @@ async fn serve(
     let principal = auth
         .authenticate(Some(key.expose_secret()), client_address(req))
         .await
-        .map_err(from_auth_error)?;
+        .map_err(LwaError::from)?;
     let tenant = match principal {
         Principal::Tenant(tenant) if tenant.scopes.contains(Scope::Tokens) => tenant,
-        _ => return Err(from_auth_error(ApiError::Unauthenticated)),
+        _ => return Err(ApiError::Unauthenticated.into()),
     };
-    limit_tenant(req, tenant.tenant_id).map_err(from_auth_error)?;
+    limit_tenant(req, tenant.tenant_id).map_err(LwaError::from)?;
     let who = requester(
         tenant.tenant_id,
         tenant.key_id,
@@ -300,12 +181,12 @@ async fn serve(
         let delivered = broker
             .seller_token(&who, seller_id, Some(client_id), want)
             .await
-            .map_err(from_broker_error)?;
+            .map_err(LwaError::from)?;
         return Ok(success(&delivered, Some(sent.expose_secret())));
     }
 
     let scope = request.scope.as_deref().unwrap_or_default().trim();
-    if scope.is_empty() || !scope.split(' ').all(|s| SCOPES.contains(&s)) {
+    if scope.is_empty() || !scope.split(' ').all(|s| GRANTLESS_SCOPES.contains(&s)) {
         return Err(LwaError::new(
             StatusCode::BAD_REQUEST,
             "invalid_scope",
@@ -314,15 +195,13 @@ async fn serve(
     }
     let client_id =
         ClientId::parse(client_id).map_err(|_| LwaError::invalid_client("Unknown client_id."))?;
-    let application =
-        applications::find_application_by_client_id(pool, tenant.tenant_id, &client_id)
-            .await
-            .map_err(|err| from_broker_error(BrokerError::Database(err)))?
-            .ok_or_else(|| LwaError::invalid_client("Unknown client_id."))?;
     let delivered = broker
-        .grantless_token(&who, application.id, scope, want)
+        .grantless_token_for_client(&who, &client_id, scope, want)
         .await
-        .map_err(from_broker_error)?;
+        .map_err(|err| match err {
+            Error::NotFound(_) => LwaError::invalid_client("Unknown client_id."),
+            err => err.into(),
+        })?;
     Ok(success(&delivered, None))
 }
 

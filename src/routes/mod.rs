@@ -2,16 +2,17 @@
 //! `auth::require_key` before anything else is parsed, then path, query and body), call a module
 //! below, respond.
 
+pub mod access_tokens;
 pub mod api_keys;
 pub mod applications;
 pub mod audit_events;
-pub(crate) mod extract;
+pub mod docs;
 pub mod health;
+pub(crate) mod input;
 pub mod lwa_compat;
 pub mod sellers;
 pub mod tenants;
 pub mod token_trail;
-pub mod tokens;
 pub mod whoami;
 
 use actix_web::body::BoxBody;
@@ -55,7 +56,7 @@ fn resource(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use Access::{Key, Open};
     cfg.service(resource("/v1/sellers/{seller_id}/access-token", Key, |r| {
-        r.route(web::post().to(tokens::seller_access_token))
+        r.route(web::post().to(access_tokens::seller_access_token))
     }))
     .service(resource("/auth/o2/token", Open, |r| {
         r.route(web::post().to(lwa_compat::token))
@@ -63,7 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource(
         "/v1/applications/{application_id}/grantless-token",
         Key,
-        |r| r.route(web::post().to(tokens::grantless_token)),
+        |r| r.route(web::post().to(access_tokens::grantless_token)),
     ))
     .service(resource("/healthz", Open, |r| {
         r.route(web::get().to(health::healthz))
@@ -72,7 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         r.route(web::get().to(health::readyz))
     }))
     .service(resource("/openapi.json", Open, |r| {
-        r.route(web::get().to(crate::openapi::serve))
+        r.route(web::get().to(docs::openapi_json))
     }))
     .service(resource("/metrics", Open, |r| {
         r.route(web::get().to(crate::metrics::serve))

@@ -6,24 +6,21 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{parse_fields, parse_uuid, present, JsonBody, PageQuery};
+use super::input::{parse_fields, parse_uuid, present, JsonBody, PageQuery};
 use super::no_content;
-use crate::audit::Actor;
-use crate::auth::{Admin, TenantCaller};
-use crate::db::notify::{self, Invalidation};
-use crate::db::sellers::{self, NewSeller, SellerChanges, SellerFilter, SellerRow};
-use crate::db::{self, tokens};
+use crate::auth::{AdminScope, TenantCaller};
 use crate::domain::{
-    self, ExternalId, MarketplaceIds, Page, RefreshToken, Region, SellingPartnerId,
+    ExternalId, MarketplaceIds, Page, RefreshToken, Region, SellerStatus, SellingPartnerId,
 };
 use crate::error::ApiError;
-use crate::invalidation::Caches;
-use crate::keystore::{places, KeyStore};
 use crate::telemetry::RequestId;
+use crate::workflows::credentials::sellers::{
+    self, NewSellerAuthorization, SellerChanges, SellerFilter, SellerRow,
+};
+use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10",
@@ -41,8 +38,7 @@ pub struct Seller {
     pub marketplace_ids: Vec<String>,
     /// `active`, or `authorization_revoked` once LWA said `invalid_grant` (until the refresh token
     /// is replaced).
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: SellerStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_token_issued_at: Option<DateTime<Utc>>,
@@ -115,37 +111,6 @@ pub struct SellerQuery {
     cursor: Option<String>,
 }
 
-fn conflict(err: sqlx::Error) -> ApiError {
-    match db::violated_unique_constraint(&err) {
-        Some(sellers::PARTNER_CONSTRAINT) => ApiError::Conflict(
-            "this selling partner already authorized this application in this region".into(),
-        ),
-        Some(sellers::EXTERNAL_ID_CONSTRAINT) => {
-            ApiError::Conflict("another seller of this tenant has this external_id".into())
-        }
-        _ => err.into(),
-    }
-}
-
-fn not_found(id: Uuid) -> ApiError {
-    ApiError::not_found(format_args!("seller {id}"))
-}
-
-fn actor(caller: &TenantCaller<Admin>, request_id: RequestId) -> Actor {
-    Actor {
-        tenant_id: Some(caller.tenant_id),
-        api_key_id: caller.key_id,
-        request_id,
-    }
-}
-
-fn parse_status(value: Option<&str>) -> Result<Option<&str>, String> {
-    match value {
-        None | Some("active" | "authorization_revoked") => Ok(value),
-        Some(_) => Err("must be \"active\" or \"authorization_revoked\"".into()),
-    }
-}
-
 /// Stores a seller's authorization with its refresh token.
 #[utoipa::path(post, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
     request_body = CreateSeller,
@@ -153,10 +118,9 @@ fn parse_status(value: Option<&str>) -> Result<Option<&str>, String> {
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json", description = "no such application"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
-    keystore: web::Data<KeyStore>,
+    vault: web::Data<Vault>,
     JsonBody(body): JsonBody<CreateSeller>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
@@ -166,41 +130,15 @@ pub async fn create(
         external_id = "external_id" => body.external_id.as_deref().map(ExternalId::parse).transpose(),
         marketplace_ids = "marketplace_ids" => MarketplaceIds::parse(&body.marketplace_ids),
     };
-    let id = Uuid::now_v7();
-    let sealed = keystore
-        .seal(
-            &places::refresh_token(caller.tenant_id, id),
-            refresh_token.secret(),
-        )
-        .await
-        .map_err(|err| err.into_api_error("refresh token"))?;
-
-    let mut tx = pool.begin().await?;
-    let row = sellers::insert_seller(
-        &mut tx,
-        NewSeller {
-            id,
-            tenant_id: caller.tenant_id,
-            application_id: body.application_id,
-            selling_partner_id: &selling_partner_id,
-            region,
-            sealed_refresh_token: &sealed,
-            external_id: external_id.as_ref(),
-            marketplace_ids: &marketplace_ids,
-        },
-    )
-    .await
-    .map_err(|err| match db::violated_foreign_key(&err) {
-        // The application does not exist, or is another tenant's: the same answer.
-        Some(sellers::APPLICATION_CONSTRAINT) => {
-            ApiError::not_found(format_args!("application {}", body.application_id))
-        }
-        _ => conflict(err),
-    })?;
-    actor(&caller, request_id)
-        .record(&mut tx, "seller.created", "seller", id)
-        .await?;
-    tx.commit().await?;
+    let new = NewSellerAuthorization {
+        application_id: body.application_id,
+        selling_partner_id: &selling_partner_id,
+        region,
+        refresh_token: &refresh_token,
+        external_id: external_id.as_ref(),
+        marketplace_ids: &marketplace_ids,
+    };
+    let row = sellers::create(&vault, &caller.actor(&request_id), caller.tenant_id, new).await?;
     Ok(HttpResponse::Created().json(Seller::from(row)))
 }
 
@@ -208,8 +146,8 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
     params(SellerQuery), responses((status = 200, body = Page<Seller>)))]
 pub async fn list(
-    caller: TenantCaller<Admin>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AdminScope>,
+    vault: web::Data<Vault>,
     query: web::Query<SellerQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page_query = PageQuery {
@@ -218,7 +156,7 @@ pub async fn list(
     };
     parse_fields! {
         application_id = "application_id" => parse_uuid(query.application_id.as_deref()),
-        status = "status" => parse_status(query.status.as_deref()),
+        status = "status" => query.status.as_deref().map(SellerStatus::parse).transpose(),
         external_id = "external_id" => query.external_id.as_deref().map(ExternalId::parse).transpose(),
         limit = "limit" => page_query.limit(),
         cursor = "cursor" => page_query.cursor(),
@@ -228,14 +166,7 @@ pub async fn list(
         status,
         external_id: external_id.as_ref().map(ExternalId::as_str),
     };
-    let rows = sellers::list_sellers(
-        &pool,
-        caller.tenant_id,
-        filter,
-        domain::page_start(cursor),
-        limit,
-    )
-    .await?;
+    let rows = sellers::list(&vault, caller.tenant_id, filter, cursor, limit).await?;
     let page = Page::from_rows(rows, limit, |row| row.id).map(Seller::from);
     Ok(HttpResponse::Ok().json(page))
 }
@@ -245,14 +176,11 @@ pub async fn list(
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
-    caller: TenantCaller<Admin>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AdminScope>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let row = sellers::find_seller(&pool, caller.tenant_id, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    let row = sellers::get(&vault, caller.tenant_id, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(Seller::from(row)))
 }
 
@@ -263,13 +191,12 @@ pub async fn get(
     responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json"), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<UpdateSeller>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     parse_fields! {
         external_id = "external_id" => body
             .external_id
@@ -286,15 +213,8 @@ pub async fn update(
         external_id: external_id.as_ref().map(Option::as_ref),
         marketplace_ids: marketplace_ids.as_ref(),
     };
-    let mut tx = pool.begin().await?;
-    let row = sellers::update_seller(&mut tx, caller.tenant_id, id, changes)
-        .await
-        .map_err(conflict)?
-        .ok_or_else(|| not_found(id))?;
-    actor(&caller, request_id)
-        .record(&mut tx, "seller.updated", "seller", id)
-        .await?;
-    tx.commit().await?;
+    let actor = caller.actor(&request_id);
+    let row = sellers::update(&vault, &actor, caller.tenant_id, path.into_inner(), changes).await?;
     Ok(HttpResponse::Ok().json(Seller::from(row)))
 }
 
@@ -306,39 +226,17 @@ pub async fn update(
     responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn replace_refresh_token(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
-    keystore: web::Data<KeyStore>,
-    caches: web::Data<Caches>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<ReplaceRefreshToken>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
     parse_fields! { refresh_token = "refresh_token" => RefreshToken::parse(&body.refresh_token) };
-    let sealed = keystore
-        .seal(
-            &places::refresh_token(caller.tenant_id, id),
-            refresh_token.secret(),
-        )
-        .await
-        .map_err(|err| err.into_api_error("refresh token"))?;
-    let mut tx = pool.begin().await?;
-    // An exchange in flight with the old refresh token finishes (and is recorded) first.
-    if !tokens::lock_seller_for_change(&mut tx, caller.tenant_id, id).await? {
-        return Err(not_found(id));
-    }
-    let row = sellers::replace_refresh_token(&mut tx, caller.tenant_id, id, &sealed)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    // A token minted with the old refresh token is not handed out any more.
-    tokens::drop_cached_tokens_of_seller(&mut tx, id).await?;
-    actor(&caller, request_id)
-        .record(&mut tx, "seller.refresh_token_replaced", "seller", id)
+    let actor = caller.actor(&request_id);
+    let id = path.into_inner();
+    let row = sellers::replace_refresh_token(&vault, &actor, caller.tenant_id, id, &refresh_token)
         .await?;
-    notify::send(&mut tx, Invalidation::Seller(id)).await?;
-    tx.commit().await?;
-    caches.invalidate(Invalidation::Seller(id));
     Ok(HttpResponse::Ok().json(Seller::from(row)))
 }
 
@@ -347,25 +245,12 @@ pub async fn replace_refresh_token(
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
-    caller: TenantCaller<Admin>,
+    caller: TenantCaller<AdminScope>,
     request_id: RequestId,
-    pool: web::Data<PgPool>,
-    caches: web::Data<Caches>,
+    vault: web::Data<Vault>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let mut tx = pool.begin().await?;
-    if !tokens::lock_seller_for_change(&mut tx, caller.tenant_id, id).await? {
-        return Err(not_found(id));
-    }
-    if !sellers::delete_seller(&mut tx, caller.tenant_id, id).await? {
-        return Err(not_found(id));
-    }
-    actor(&caller, request_id)
-        .record(&mut tx, "seller.deleted", "seller", id)
-        .await?;
-    notify::send(&mut tx, Invalidation::Seller(id)).await?;
-    tx.commit().await?;
-    caches.invalidate(Invalidation::Seller(id));
+    let actor = caller.actor(&request_id);
+    sellers::delete(&vault, &actor, caller.tenant_id, path.into_inner()).await?;
     Ok(no_content())
 }

@@ -5,17 +5,17 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{parse_fields, parse_time, parse_uuid, JsonBody, PageQuery};
-use crate::auth::{Audit, TenantCaller};
-use crate::db::audit_events::TimeRange;
-use crate::db::token_trail::{self, DeliveryFilter, IssueFilter, TokenDeliveryRow, TokenIssueRow};
-use crate::domain::{self, Page, MAX_CREDENTIAL_BYTES};
+use super::input::{parse_fields, parse_time, parse_uuid, JsonBody, PageQuery};
+use crate::auth::{AuditScope, TenantCaller};
+use crate::domain::{Page, MAX_CREDENTIAL_BYTES};
 use crate::error::ApiError;
-use crate::keystore::KeyStore;
+use crate::workflows::trail::queries::{
+    self, DeliveryFilter, IssueFilter, TimeRange, TokenDeliveryRow, TokenIssueRow,
+};
+use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenIssue {
@@ -133,8 +133,8 @@ pub struct LookupRequest {
 #[utoipa::path(get, path = "/v1/token-issues", tag = "audit", security(("tenant_key" = ["audit"])),
     params(IssueQuery), responses((status = 200, body = Page<TokenIssue>)))]
 pub async fn list_issues(
-    caller: TenantCaller<Audit>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AuditScope>,
+    vault: web::Data<Vault>,
     query: web::Query<IssueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageQuery {
@@ -149,18 +149,13 @@ pub async fn list_issues(
         limit = "limit" => page.limit(),
         cursor = "cursor" => page.cursor(),
     };
-    let rows = token_trail::list_token_issues(
-        &pool,
-        caller.tenant_id,
-        IssueFilter {
-            seller_id,
-            application_id,
-        },
-        TimeRange { since, until },
-        domain::page_start(cursor),
-        limit,
-    )
-    .await?;
+    let filter = IssueFilter {
+        seller_id,
+        application_id,
+    };
+    let range = TimeRange { since, until };
+    let rows =
+        queries::token_issues(&vault, caller.tenant_id, filter, range, cursor, limit).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| r.id).map(TokenIssue::from)))
 }
 
@@ -169,8 +164,8 @@ pub async fn list_issues(
     security(("tenant_key" = ["audit"])),
     params(DeliveryQuery), responses((status = 200, body = Page<TokenDelivery>)))]
 pub async fn list_deliveries(
-    caller: TenantCaller<Audit>,
-    pool: web::Data<PgPool>,
+    caller: TenantCaller<AuditScope>,
+    vault: web::Data<Vault>,
     query: web::Query<DeliveryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageQuery {
@@ -185,18 +180,13 @@ pub async fn list_deliveries(
         limit = "limit" => page.limit(),
         cursor = "cursor" => page.cursor(),
     };
-    let rows = token_trail::list_token_deliveries(
-        &pool,
-        caller.tenant_id,
-        DeliveryFilter {
-            seller_id,
-            api_key_id,
-        },
-        TimeRange { since, until },
-        domain::page_start(cursor),
-        limit,
-    )
-    .await?;
+    let filter = DeliveryFilter {
+        seller_id,
+        api_key_id,
+    };
+    let range = TimeRange { since, until };
+    let rows =
+        queries::token_deliveries(&vault, caller.tenant_id, filter, range, cursor, limit).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| r.id).map(TokenDelivery::from)))
 }
 
@@ -206,9 +196,8 @@ pub async fn list_deliveries(
     responses((status = 200, body = TokenIssue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn lookup(
-    caller: TenantCaller<Audit>,
-    pool: web::Data<PgPool>,
-    keystore: web::Data<KeyStore>,
+    caller: TenantCaller<AuditScope>,
+    vault: web::Data<Vault>,
     JsonBody(body): JsonBody<LookupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body.access_token.expose_secret();
@@ -219,13 +208,6 @@ pub async fn lookup(
             Err("must be an LWA access token (\"Atza|…\"), at most 2048 bytes".to_owned())
         },
     };
-    let data_key = keystore
-        .data_key(caller.tenant_id)
-        .await
-        .map_err(|err| err.into_api_error("data key"))?;
-    let fingerprint = data_key.token_fingerprint(token);
-    let issue = token_trail::find_issue_by_fingerprint(&pool, caller.tenant_id, &fingerprint)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no exchange of this tenant minted this token".into()))?;
+    let issue = queries::issue_of_token(&vault, caller.tenant_id, token).await?;
     Ok(HttpResponse::Ok().json(TokenIssue::from(issue)))
 }

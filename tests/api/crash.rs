@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use spvault::crypto::Keyring;
 use spvault::domain::DisplayName;
-use spvault::lwa_emulator::{EmulatorState, LwaEmulator};
+use spvault::emulator::{EmulatorState, LwaEmulator};
 use uuid::Uuid;
 
 use crate::helpers::{
@@ -49,9 +49,12 @@ async fn a_killed_process_never_delivered_a_token_without_its_record() {
     }
 
     let pool = sqlx::PgPool::connect(&database.url()).await.unwrap();
-    let operator = spvault::cli::create_operator_key(&pool, &DisplayName::parse("ops").unwrap())
-        .await
-        .unwrap();
+    let operator = spvault::workflows::tenancy::create_operator_key(
+        &pool,
+        &DisplayName::parse("ops").unwrap(),
+    )
+    .await
+    .unwrap();
     use secrecy::ExposeSecret;
     let post = |path: &str, key: &str, body: serde_json::Value| {
         client

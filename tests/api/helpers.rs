@@ -10,8 +10,8 @@ use spvault::auth::Authenticator;
 use spvault::config::Settings;
 use spvault::crypto::Keyring;
 use spvault::domain::DisplayName;
+use spvault::emulator::{EmulatorState, LwaEmulator};
 use spvault::keystore::KeyStore;
-use spvault::lwa_emulator::{EmulatorState, LwaEmulator};
 use spvault::startup::Application;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -159,7 +159,7 @@ impl TestApp {
 
     pub async fn create_operator_key(&self, name: &str) -> String {
         let name = DisplayName::parse(name).unwrap();
-        spvault::cli::create_operator_key(&self.pool, &name)
+        spvault::workflows::tenancy::create_operator_key(&self.pool, &name)
             .await
             .expect("an operator key")
             .expose_secret()

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use spvault::lwa_emulator::Behaviour;
+use spvault::emulator::Behaviour;
 
 use crate::helpers::{expect_status, spawn_app, spawn_app_with, TestApp, World};
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use spvault::lwa_emulator::{EmulatorState, LwaEmulator};
+use spvault::emulator::{EmulatorState, LwaEmulator};
 
 const CLIENT: &str = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
 

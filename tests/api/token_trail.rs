@@ -253,7 +253,7 @@ async fn retention_removes_old_rows_and_keeps_partitions_ahead() {
         .await
         .unwrap();
     }
-    let deleted = spvault::audit::retention::enforce(&app.pool, 400)
+    let deleted = spvault::workflows::trail::retention::enforce(&app.pool, 400)
         .await
         .unwrap();
     let left: i64 = sqlx::query_scalar(

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use spvault::lwa_emulator::Behaviour;
+use spvault::emulator::Behaviour;
 
 use crate::helpers::{expect_problem, expect_status, spawn_app, TestApp, World};
 

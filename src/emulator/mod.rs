@@ -1,0 +1,177 @@
+//! A stand-in for Login with Amazon's token endpoint, for `spvault dev`, `spvault fake-lwa`,
+//! tests and benchmarks. It speaks LWA's protocol (form and JSON bodies, LWA's success and error
+//! shapes), issues `Atza|` tokens, counts exchanges, and can be told to misbehave.
+//!
+//! In **lenient** mode it accepts any well-formed client and refresh token it was not told to
+//! reject; in **strict** mode only registered ones. Control is through [`EmulatorState`] in
+//! process, or through `/_emulator/*` over HTTP:
+//!
+//! - `GET  /_emulator/stats` → `{"exchanges": N, "by_key": {…}}`
+//! - `POST /_emulator/behaviour` `{"latency_ms"?, "fail_next"?, "fail_status"?, "hang"?, "token_lifetime_secs"?}`
+//! - `POST /_emulator/clients` `{"client_id", "client_secret"}` · `POST /_emulator/refresh-tokens` `{"refresh_token", "client_id"}`
+//! - `POST /_emulator/revoke` `{"refresh_token"}` · `POST /_emulator/reject-client` `{"client_id"}`
+
+mod state;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde::Deserialize;
+
+pub use state::{Behaviour, EmulatorState, Outcome};
+
+use crate::amazon::lwa::{self, ErrorBody};
+
+/// A running emulator.
+pub struct LwaEmulator {
+    pub state: Arc<EmulatorState>,
+    pub port: u16,
+    handle: ServerHandle,
+}
+
+impl LwaEmulator {
+    /// Starts on `listen` (port 0 picks one) and serves in the background of the current runtime.
+    pub fn start(listen: &str, state: Arc<EmulatorState>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(listen)?;
+        let port = listener.local_addr()?.port();
+        let server = server(listener, Arc::clone(&state))?;
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self {
+            state,
+            port,
+            handle,
+        })
+    }
+
+    /// Where to send token requests.
+    pub fn token_url(&self) -> String {
+        format!("http://127.0.0.1:{}/auth/o2/token", self.port)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+}
+
+/// The emulator's HTTP server on `listener`.
+pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .route("/auth/o2/token", web::post().to(token))
+            .route("/_emulator/stats", web::get().to(stats))
+            .route("/_emulator/behaviour", web::post().to(behaviour))
+            .route("/_emulator/clients", web::post().to(register_client))
+            .route(
+                "/_emulator/refresh-tokens",
+                web::post().to(register_refresh_token),
+            )
+            .route("/_emulator/revoke", web::post().to(revoke))
+            .route("/_emulator/reject-client", web::post().to(reject_client))
+    })
+    // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
+    // request out within seconds of connecting.
+    .client_request_timeout(std::time::Duration::from_secs(60))
+    .listen(listener)?
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .run())
+}
+
+async fn token(
+    state: web::Data<EmulatorState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let outcome = match lwa::parse_token_request(content_type, &body) {
+        Ok(request) => state.exchange(&request).await,
+        Err(error) => Outcome::Error(400, error),
+    };
+    match outcome {
+        Outcome::Issued(response) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(response),
+        Outcome::Error(status, body) => HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+        )
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body),
+    }
+}
+
+async fn stats(state: web::Data<EmulatorState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.stats())
+}
+
+async fn behaviour(state: web::Data<EmulatorState>, body: web::Json<Behaviour>) -> HttpResponse {
+    state.set_behaviour(body.into_inner());
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct ClientBody {
+    client_id: String,
+    client_secret: String,
+}
+
+async fn register_client(
+    state: web::Data<EmulatorState>,
+    body: web::Json<ClientBody>,
+) -> HttpResponse {
+    state.register_client(&body.client_id, &body.client_secret);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct RefreshTokenBody {
+    refresh_token: String,
+    client_id: String,
+}
+
+async fn register_refresh_token(
+    state: web::Data<EmulatorState>,
+    body: web::Json<RefreshTokenBody>,
+) -> HttpResponse {
+    state.register_refresh_token(&body.refresh_token, &body.client_id);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    refresh_token: String,
+}
+
+async fn revoke(state: web::Data<EmulatorState>, body: web::Json<RevokeBody>) -> HttpResponse {
+    state.revoke_refresh_token(&body.refresh_token);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct RejectBody {
+    client_id: String,
+}
+
+async fn reject_client(
+    state: web::Data<EmulatorState>,
+    body: web::Json<RejectBody>,
+) -> HttpResponse {
+    state.reject_client(&body.client_id);
+    HttpResponse::NoContent().finish()
+}
+
+/// An error as LWA words it.
+pub(crate) fn lwa_error(status: u16, error: &str, description: &str) -> Outcome {
+    Outcome::Error(status, ErrorBody::new(error, description))
+}

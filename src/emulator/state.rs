@@ -1,0 +1,297 @@
+//! What the emulator knows and how it behaves.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use super::lwa_error;
+use crate::amazon::lwa::{ErrorBody, TokenRequest, TokenResponse};
+
+const SCOPES: [&str; 2] = [
+    "sellingpartnerapi::notifications",
+    "sellingpartnerapi::client_credential:rotation",
+];
+
+/// What the emulator answers.
+pub enum Outcome {
+    Issued(TokenResponse),
+    Error(u16, ErrorBody),
+}
+
+/// Misbehaviour on demand. Fields left out of a change keep their value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Behaviour {
+    /// Added to every token request.
+    pub latency_ms: Option<u64>,
+    /// The next N token requests fail with `fail_status` (default 500).
+    pub fail_next: Option<u32>,
+    pub fail_status: Option<u16>,
+    /// Token requests never get an answer (until this is turned off).
+    pub hang: Option<bool>,
+    /// Lifetime of issued tokens (default 3600).
+    pub token_lifetime_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub exchanges: u64,
+    /// Successful and failed exchange attempts per refresh token, or per
+    /// `client_credentials:<client id>:<scope>`.
+    pub by_key: HashMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Registry {
+    clients: HashMap<String, String>,
+    rejected_clients: HashSet<String>,
+    refresh_tokens: HashMap<String, String>,
+    revoked: HashSet<String>,
+    by_key: HashMap<String, u64>,
+}
+
+struct Failures {
+    remaining: u32,
+    status: u16,
+}
+
+pub struct EmulatorState {
+    strict: bool,
+    latency_ms: AtomicU64,
+    lifetime_secs: AtomicU64,
+    hang: std::sync::atomic::AtomicBool,
+    failures: Mutex<Failures>,
+    registry: Mutex<Registry>,
+    exchanges: AtomicU64,
+}
+
+impl EmulatorState {
+    /// Accepts any well-formed client and refresh token not rejected or revoked.
+    pub fn lenient() -> Self {
+        Self::new(false)
+    }
+
+    /// Accepts only registered clients (with their secret) and refresh tokens.
+    pub fn strict() -> Self {
+        Self::new(true)
+    }
+
+    fn new(strict: bool) -> Self {
+        Self {
+            strict,
+            latency_ms: AtomicU64::new(0),
+            lifetime_secs: AtomicU64::new(3600),
+            hang: false.into(),
+            failures: Mutex::new(Failures {
+                remaining: 0,
+                status: 500,
+            }),
+            registry: Mutex::default(),
+            exchanges: AtomicU64::new(0),
+        }
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Knows the client with this secret (and no longer rejects it).
+    pub fn register_client(&self, client_id: &str, client_secret: &str) {
+        let mut registry = self.registry();
+        registry.rejected_clients.remove(client_id);
+        registry
+            .clients
+            .insert(client_id.to_owned(), client_secret.to_owned());
+    }
+
+    pub fn register_refresh_token(&self, refresh_token: &str, client_id: &str) {
+        self.registry()
+            .refresh_tokens
+            .insert(refresh_token.to_owned(), client_id.to_owned());
+    }
+
+    /// From now on, this refresh token gets `invalid_grant`.
+    pub fn revoke_refresh_token(&self, refresh_token: &str) {
+        self.registry().revoked.insert(refresh_token.to_owned());
+    }
+
+    /// From now on, this client gets `invalid_client`.
+    pub fn reject_client(&self, client_id: &str) {
+        self.registry()
+            .rejected_clients
+            .insert(client_id.to_owned());
+    }
+
+    pub fn set_behaviour(&self, change: Behaviour) {
+        if let Some(ms) = change.latency_ms {
+            self.latency_ms.store(ms, Ordering::Relaxed);
+        }
+        if let Some(secs) = change.token_lifetime_secs {
+            self.lifetime_secs.store(secs, Ordering::Relaxed);
+        }
+        if let Some(hang) = change.hang {
+            self.hang.store(hang, Ordering::Relaxed);
+        }
+        if change.fail_next.is_some() || change.fail_status.is_some() {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = change.fail_next {
+                failures.remaining = n;
+            }
+            if let Some(status) = change.fail_status {
+                failures.status = status;
+            }
+        }
+    }
+
+    /// Exchanges seen for one refresh token (or `client_credentials:<client id>:<scope>`).
+    pub fn exchanges_for(&self, key: &str) -> u64 {
+        self.registry().by_key.get(key).copied().unwrap_or(0)
+    }
+
+    pub fn total_exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            exchanges: self.total_exchanges(),
+            by_key: self.registry().by_key.clone(),
+        }
+    }
+
+    pub(super) async fn exchange(&self, request: &TokenRequest) -> Outcome {
+        let latency = self.latency_ms.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        while self.hang.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let key = match request.grant_type.as_deref() {
+            Some("refresh_token") => request
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            Some("client_credentials") => Some(format!(
+                "client_credentials:{}:{}",
+                request.client_id.as_deref().unwrap_or_default(),
+                request.scope.as_deref().unwrap_or_default()
+            )),
+            _ => None,
+        };
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        if let Some(key) = &key {
+            *self.registry().by_key.entry(key.clone()).or_default() += 1;
+        }
+        {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if failures.remaining > 0 {
+                failures.remaining -= 1;
+                let status = failures.status;
+                let error = if status == 429 {
+                    "too_many_requests"
+                } else if status == 503 {
+                    "temporarily_unavailable"
+                } else {
+                    "server_error"
+                };
+                return lwa_error(status, error, "The emulator was told to fail this request.");
+            }
+        }
+        self.answer(request)
+    }
+
+    fn answer(&self, request: &TokenRequest) -> Outcome {
+        let (Some(client_id), Some(client_secret)) = (&request.client_id, &request.client_secret)
+        else {
+            return lwa_error(
+                400,
+                "invalid_request",
+                "client_id and client_secret are required",
+            );
+        };
+        if let Some(outcome) = self.check_client(client_id, client_secret.expose_secret()) {
+            return outcome;
+        }
+        match request.grant_type.as_deref() {
+            Some("refresh_token") => {
+                let Some(refresh_token) = &request.refresh_token else {
+                    return lwa_error(400, "invalid_request", "refresh_token is required");
+                };
+                let refresh_token = refresh_token.expose_secret();
+                if let Some(outcome) = self.check_refresh_token(refresh_token, client_id) {
+                    return outcome;
+                }
+                Outcome::Issued(self.issue(Some(refresh_token.to_owned())))
+            }
+            Some("client_credentials") => {
+                let scope = request.scope.as_deref().unwrap_or_default();
+                let valid = !scope.is_empty() && scope.split(' ').all(|s| SCOPES.contains(&s));
+                if !valid {
+                    return lwa_error(400, "invalid_scope", "The requested scope is invalid.");
+                }
+                Outcome::Issued(self.issue(None))
+            }
+            Some(_) => lwa_error(
+                400,
+                "unsupported_grant_type",
+                "The grant type is not supported.",
+            ),
+            None => lwa_error(400, "invalid_request", "grant_type is required"),
+        }
+    }
+
+    fn check_client(&self, client_id: &str, client_secret: &str) -> Option<Outcome> {
+        let registry = self.registry();
+        let invalid = || {
+            lwa_error(
+                401,
+                "invalid_client",
+                "Client authentication failed: unknown client or wrong secret.",
+            )
+        };
+        if registry.rejected_clients.contains(client_id) {
+            return Some(invalid());
+        }
+        match registry.clients.get(client_id) {
+            Some(secret) if secret != client_secret => Some(invalid()),
+            None if self.strict => Some(invalid()),
+            None if !client_id.starts_with("amzn1.application-oa2-client.") => Some(invalid()),
+            _ => None,
+        }
+    }
+
+    fn check_refresh_token(&self, refresh_token: &str, client_id: &str) -> Option<Outcome> {
+        let registry = self.registry();
+        let invalid = || {
+            lwa_error(
+                400,
+                "invalid_grant",
+                "The request has an invalid grant parameter : refresh_token",
+            )
+        };
+        if registry.revoked.contains(refresh_token) || !refresh_token.starts_with("Atzr|") {
+            return Some(invalid());
+        }
+        match registry.refresh_tokens.get(refresh_token) {
+            Some(owner) if owner != client_id => Some(invalid()),
+            None if self.strict => Some(invalid()),
+            _ => None,
+        }
+    }
+
+    fn issue(&self, refresh_token: Option<String>) -> TokenResponse {
+        let random = crate::crypto::random_bytes::<48>();
+        TokenResponse {
+            access_token: format!("Atza|{}", URL_SAFE_NO_PAD.encode(random)),
+            refresh_token,
+            token_type: "bearer".into(),
+            expires_in: self.lifetime_secs.load(Ordering::Relaxed),
+        }
+    }
+}

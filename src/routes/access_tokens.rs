@@ -1,0 +1,156 @@
+//! `POST /v1/sellers/{id}/access-token` and `POST /v1/applications/{id}/grantless-token`
+//! (tenant keys with scope `tokens`).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::input::{parse_fields, JsonBody, OptionalJsonBody};
+use crate::auth::{client_address, TenantCaller, TokensScope};
+use crate::domain::GRANTLESS_SCOPES;
+use crate::error::ApiError;
+use crate::telemetry::RequestId;
+use crate::workflows::tokens::{Broker, Delivered, Requester, Via, Want};
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTokenRequest {
+    /// The token must have at least this many seconds left (0–3000); the refresh skew applies
+    /// when it is larger.
+    #[schema(minimum = 0, maximum = 3000)]
+    min_ttl_seconds: Option<i64>,
+    /// Exchange at LWA even if a fresh token is cached.
+    force_refresh: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantlessTokenRequest {
+    #[schema(example = "sellingpartnerapi::notifications")]
+    scope: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"access_token": "Atza|IwEBIA…", "token_type": "bearer", "expires_in": 3412,
+    "expires_at": "2026-11-28T13:00:00Z", "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
+    "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
+pub struct AccessToken {
+    access_token: String,
+    token_type: &'static str,
+    /// Seconds of life left.
+    expires_in: i64,
+    expires_at: DateTime<Utc>,
+    issued_at: DateTime<Utc>,
+    /// `cache` or `lwa`.
+    source: &'static str,
+    /// The exchange that minted the token (see `/v1/token-issues`).
+    issue_id: Uuid,
+}
+
+impl AccessToken {
+    fn from_delivered(delivered: &Delivered) -> Self {
+        Self {
+            access_token: delivered.access_token.expose_secret().to_owned(),
+            token_type: "bearer",
+            expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
+            expires_at: delivered.expires_at,
+            issued_at: delivered.issued_at,
+            source: delivered.source.as_str(),
+            issue_id: delivered.issue_id,
+        }
+    }
+}
+
+pub fn requester(
+    caller_tenant: Uuid,
+    caller_key: Uuid,
+    request_id: &RequestId,
+    req: &HttpRequest,
+    via: Via,
+) -> Requester {
+    Requester {
+        tenant_id: caller_tenant,
+        api_key_id: caller_key,
+        request_id: request_id.as_str().to_owned(),
+        client_ip: client_address(req).to_string(),
+        via,
+    }
+}
+
+fn no_store(delivered: &Delivered) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(AccessToken::from_delivered(delivered))
+}
+
+/// A seller's access token: from the cache, or exchanged at LWA. Recorded before it is returned.
+#[utoipa::path(post, path = "/v1/sellers/{seller_id}/access-token", tag = "tokens",
+    security(("tenant_key" = ["tokens"])), params(("seller_id" = Uuid, Path)),
+    request_body(content = Option<AccessTokenRequest>, description = "optional"),
+    responses((status = 200, body = AccessToken),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "seller_authorization_revoked or client_credentials_rejected"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "upstream_unavailable (with Retry-After), or unavailable")))]
+pub async fn seller_access_token(
+    caller: TenantCaller<TokensScope>,
+    request_id: RequestId,
+    req: HttpRequest,
+    broker: web::Data<Broker>,
+    path: web::Path<Uuid>,
+    OptionalJsonBody(body): OptionalJsonBody<AccessTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let seller_id = path.into_inner();
+    parse_fields! {
+        min_ttl = "min_ttl_seconds" => match body.min_ttl_seconds {
+            None => Ok(0),
+            Some(n @ 0..=3000) => Ok(n),
+            Some(_) => Err("must be from 0 to 3000".to_owned()),
+        },
+    };
+    let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
+    let want = Want {
+        min_ttl_seconds: min_ttl,
+        force_refresh: body.force_refresh.unwrap_or(false),
+    };
+    let delivered = broker.seller_token(&who, seller_id, None, want).await?;
+    Ok(no_store(&delivered))
+}
+
+/// A grantless token (client credentials) of an application, cached like seller tokens.
+#[utoipa::path(post, path = "/v1/applications/{application_id}/grantless-token", tag = "tokens",
+    security(("tenant_key" = ["tokens"])), params(("application_id" = Uuid, Path)),
+    request_body = GrantlessTokenRequest,
+    responses((status = 200, body = AccessToken),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json", description = "client_credentials_rejected"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json")))]
+pub async fn grantless_token(
+    caller: TenantCaller<TokensScope>,
+    request_id: RequestId,
+    req: HttpRequest,
+    broker: web::Data<Broker>,
+    path: web::Path<Uuid>,
+    JsonBody(body): JsonBody<GrantlessTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let application_id = path.into_inner();
+    parse_fields! {
+        scope = "scope" => GRANTLESS_SCOPES
+            .iter()
+            .find(|s| **s == body.scope)
+            .copied()
+            .ok_or_else(|| format!("must be one of {}", GRANTLESS_SCOPES.join(", "))),
+    };
+    let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
+    let delivered = broker
+        .grantless_token(&who, application_id, scope, Want::default())
+        .await?;
+    Ok(no_store(&delivered))
+}
