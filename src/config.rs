@@ -50,7 +50,7 @@ pub struct Settings {
     pub request_timeout_ms: u64,
 }
 
-/// The defaults of section 10 of the contract; secrets have none.
+/// The defaults the README's Configuration table lists; secrets have none.
 #[derive(Serialize)]
 struct Defaults {
     database_url: &'static str,

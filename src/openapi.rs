@@ -89,7 +89,7 @@ impl Modify for BearerKeys {
     }
 }
 
-/// Every operation can answer with the contract's errors (section 2); each is documented as
+/// Every operation can answer with the API's errors (see `error`); each is documented as
 /// `application/problem+json` with the `Problem` schema, unless the operation says otherwise.
 struct ProblemResponses;
 

@@ -288,7 +288,8 @@ fn is_expired(expires_at: Option<DateTime<Utc>>) -> bool {
     expires_at.is_some_and(|at| at <= Utc::now())
 }
 
-/// The checks of section 1, in the contract's order: unauthenticated, then tenant disabled.
+/// The first checks of every request, in the API's order: unauthenticated, then tenant disabled
+/// (scopes come after, in the extractors of `auth::callers`).
 /// (Scope checks belong to the route, see `extract`.)
 fn evaluate(key_id: Uuid, state: &KeyState) -> Result<Principal, ApiError> {
     if state.revoked || is_expired(state.expires_at) {

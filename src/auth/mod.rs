@@ -2,8 +2,9 @@
 //!
 //! Routes that need a key are wrapped in `require_key`, which authenticates before anything else
 //! about the request is parsed. Handlers never check scopes themselves: they ask for an extractor
-//! (`OperatorCaller`, `TenantCaller<AdminScope>`, …) that only exists once the contract's checks
-//! passed (see the README's "Who may call what"), and tenant-owned data is reached through the `tenant_id` it carries.
+//! (`OperatorCaller`, `TenantCaller<AdminScope>`, …) that only exists once the checks
+//! passed (`auth::callers`), and tenant-owned data is reached through the `tenant_id` it
+//! carries.
 
 mod authenticator;
 mod callers;

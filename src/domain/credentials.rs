@@ -1,5 +1,6 @@
 //! The secrets and identifiers of an SP-API application and a seller's authorization (formats
-//! from DOMAIN.md). Secrets stay in `SecretString`: never printed, serialized or logged.
+//! from Amazon's documentation of LWA and SP-API). Secrets stay in `SecretString`: never printed,
+//! serialized or logged.
 
 use std::fmt;
 

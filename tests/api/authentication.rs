@@ -1,4 +1,4 @@
-//! Section 1: who may call what, in the contract's order of checks; fast and bounded
+//! Who may call what, in the contract's order of checks; fast and bounded
 //! authentication; revocation across replicas.
 
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@ use spvault::domain::DisplayName;
 use spvault::emulator::{EmulatorState, LwaEmulator};
 use spvault::keystore::KeyStore;
 use spvault::startup::Application;
+use spvault::workflows::Vault;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -67,6 +68,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub authenticator: Arc<Authenticator>,
     pub keystore: Arc<KeyStore>,
+    /// What the workflows act on, for tests of rules below HTTP.
+    pub vault: Vault,
     /// The LWA emulator this vault exchanges at (shared by its other instances).
     pub lwa: Arc<EmulatorState>,
     pub client: reqwest::Client,
@@ -123,6 +126,7 @@ async fn start_with(
     let pool = application.pool().clone();
     let authenticator = application.authenticator();
     let keystore = application.keystore();
+    let vault = application.vault();
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -130,6 +134,7 @@ async fn start_with(
         settings,
         authenticator,
         keystore,
+        vault,
         lwa,
         client: reqwest::Client::new(),
         operator_key: String::new(),
