@@ -2,14 +2,19 @@
 //! cache what changed. Any gap in the connection is reported too, since notifications sent
 //! meanwhile are lost; caches then drop what they hold and stop trusting it until the listener is
 //! back.
+//!
+//! A connection can also die without closing (a half-open TCP connection behind a NAT or a load
+//! balancer): nothing arrives, and nothing says so. So the listener checks that it still hears:
+//! every [`HEARTBEAT_EVERY`] it sends a ping of its own on the channel, over a second connection,
+//! and a ping not heard back within [`HEARTBEAT_DEADLINE`] counts as a lost connection. Caches
+//! are trusted only from the first ping heard on a new connection.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
-use sqlx::PgPool;
-
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::db::notify::{self, CHANNEL};
@@ -82,29 +87,108 @@ impl Caches {
     }
 }
 
+/// How often the listener pings itself.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+/// How long a ping may take to come back before the connection counts as lost.
+pub const HEARTBEAT_DEADLINE: Duration = Duration::from_millis(1500);
+
 pub async fn run(pool: PgPool, caches: Caches) {
     loop {
-        if let Err(err) = listen(&pool, &caches).await {
-            tracing::warn!(error = %err, "invalidation listener lost its connection; reconnecting");
+        match listen(&pool, &caches).await {
+            Ok(()) => tracing::warn!("invalidation listener lost its connection; reconnecting"),
+            Err(err) => tracing::warn!(
+                error = %err,
+                "invalidation listener lost its connection; reconnecting"
+            ),
         }
         caches.listener_changed(false);
+        crate::metrics::invalidation_listener(false);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
+/// Listens until the connection is lost or goes deaf; trusts the caches meanwhile.
 async fn listen(pool: &PgPool, caches: &Caches) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
-    caches.listener_changed(true);
+    let mut heartbeat = Heartbeat::start(pool).await?;
+    let mut ticks = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut hearing = false;
     loop {
-        // `try_recv` returns `None` when the connection was lost; `run` reconnects.
-        let Some(notification) = listener.try_recv().await? else {
-            return Ok(());
-        };
-        match Invalidation::parse(notification.payload()) {
-            Some(what) => caches.invalidate(what),
-            None => tracing::warn!(payload = notification.payload(), "unknown invalidation"),
+        tokio::select! {
+            received = listener.try_recv() => {
+                // `None`: the connection was closed.
+                let Some(notification) = received? else {
+                    return Ok(());
+                };
+                let payload = notification.payload();
+                if heartbeat.heard(payload) {
+                    if !hearing {
+                        hearing = true;
+                        caches.listener_changed(true);
+                        crate::metrics::invalidation_listener(true);
+                    }
+                } else if !is_ping(payload) {
+                    match Invalidation::parse(payload) {
+                        Some(what) => caches.invalidate(what),
+                        None => tracing::warn!(payload, "unknown invalidation"),
+                    }
+                }
+            }
+            _ = ticks.tick() => {
+                if heartbeat.overdue() {
+                    tracing::warn!("invalidation listener stopped hearing its own pings");
+                    return Ok(());
+                }
+                heartbeat.ping().await?;
+            }
         }
+    }
+}
+
+const PING: &str = "ping:";
+
+fn is_ping(payload: &str) -> bool {
+    payload.starts_with(PING)
+}
+
+/// The listener's pings, sent over a connection of their own (not the pool's, whose
+/// connections may all be busy under load) and expected back on the listening one.
+struct Heartbeat {
+    connection: PgConnection,
+    /// This listener's pings carry its own id; other replicas' pings are ignored.
+    payload: String,
+    /// When the oldest ping not yet heard back was sent.
+    outstanding: Option<Instant>,
+}
+
+impl Heartbeat {
+    async fn start(pool: &PgPool) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            connection: PgConnection::connect_with(&pool.connect_options()).await?,
+            payload: format!("{PING}{}", Uuid::new_v4()),
+            outstanding: None,
+        })
+    }
+
+    async fn ping(&mut self) -> Result<(), sqlx::Error> {
+        notify::send(&mut self.connection, &self.payload).await?;
+        self.outstanding.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    /// Whether `payload` is this listener's own ping (which answers every ping sent before it).
+    fn heard(&mut self, payload: &str) -> bool {
+        if payload != self.payload {
+            return false;
+        }
+        self.outstanding = None;
+        true
+    }
+
+    fn overdue(&self) -> bool {
+        self.outstanding
+            .is_some_and(|sent| sent.elapsed() > HEARTBEAT_DEADLINE)
     }
 }
 

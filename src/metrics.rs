@@ -94,6 +94,14 @@ pub fn key_cache(result: &'static str) {
     counter!("spvault_key_cache_total", "result" => result).increment(1);
 }
 
+/// Whether the invalidation listener hears notifications (it checks with its own pings).
+pub fn invalidation_listener(connected: bool) {
+    gauge!("spvault_invalidation_listener_connected").set(if connected { 1.0 } else { 0.0 });
+    if !connected {
+        counter!("spvault_invalidation_listener_losses_total").increment(1);
+    }
+}
+
 pub fn argon2_verification() {
     counter!("spvault_argon2_verifications_total").increment(1);
 }

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
 
-use super::cache::{CachedToken, TokenCache};
+use super::cache::{CachedToken, Generation, TokenCache};
 use super::exchange::{self, Credentials, Job, Locked};
 use super::subject::{grantless_cache_key, Delivered, Requester, Source, Subject, Verdict, Want};
 use crate::amazon::lwa_client::LwaClient;
@@ -203,13 +203,17 @@ impl Broker {
         requested_at: DateTime<Utc>,
     ) -> Result<Delivered, Error> {
         let threshold = self.threshold(want);
+        // Before anything is read that may go into the cache.
+        let read_at = self.cache.generation();
         let seen = exchange::credentials(&self.pool, who, &subject).await?;
         if let Some(stored) = seen
             .stored
             .as_ref()
             .filter(|s| exchange::usable(s, want, requested_at, threshold))
         {
-            let token = self.unseal_stored(who, &subject, &seen, stored).await?;
+            let token = self
+                .unseal_stored(who, &subject, &seen, stored, read_at)
+                .await?;
             return self.deliver(who, &subject, &token, Source::Cache).await;
         }
 
@@ -237,13 +241,14 @@ impl Broker {
                 stored,
             } => {
                 let token = self
-                    .unseal_stored(who, &subject, &credentials, &stored)
+                    .unseal_stored(who, &subject, &credentials, &stored, read_at)
                     .await?;
                 self.deliver(who, &subject, &token, Source::Cache).await
             }
             Locked::Issued { token, delivery } => {
                 let token = Arc::new(token);
-                self.cache.insert(subject.cache_key(), Arc::clone(&token));
+                self.cache
+                    .insert(subject.cache_key(), Arc::clone(&token), read_at);
                 delivery.map(|()| delivered_token(&token, Source::Lwa))
             }
             Locked::Refused { verdict } => Err(self.refused(&verdict)),
@@ -254,7 +259,10 @@ impl Broker {
                     .as_ref()
                     .filter(|row| row.expires_at > Utc::now());
                 let fallback = match still_valid {
-                    Some(row) => Some(self.unseal_stored(who, &subject, &credentials, row).await?),
+                    Some(row) => Some(
+                        self.unseal_stored(who, &subject, &credentials, row, read_at)
+                            .await?,
+                    ),
                     None => self
                         .cache
                         .get(subject.cache_key())
@@ -289,6 +297,7 @@ impl Broker {
         subject: &Subject<'_>,
         credentials: &Credentials,
         stored: &CachedTokenRow,
+        read_at: Generation,
     ) -> Result<Arc<CachedToken>, Error> {
         let access_token = self
             .keystore
@@ -307,7 +316,8 @@ impl Broker {
             issued_at: stored.issued_at,
             expires_at: stored.expires_at,
         });
-        self.cache.insert(subject.cache_key(), Arc::clone(&token));
+        self.cache
+            .insert(subject.cache_key(), Arc::clone(&token), read_at);
         Ok(token)
     }
 
