@@ -22,6 +22,10 @@ pub struct Settings {
     pub master_keys_file: Option<PathBuf>,
     pub lwa_endpoint: String,
     pub refresh_skew_seconds: u64,
+    /// Below this lifetime a token is still handed out, and replaced in the background.
+    pub refresh_ahead_seconds: u64,
+    /// Exchanges at Amazon in flight per process (independent of the database pool).
+    pub max_concurrent_exchanges: usize,
     pub compat_min_ttl_seconds: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -57,6 +61,8 @@ struct Defaults {
     listen: &'static str,
     lwa_endpoint: &'static str,
     refresh_skew_seconds: u64,
+    refresh_ahead_seconds: u64,
+    max_concurrent_exchanges: usize,
     log: &'static str,
     db_max_connections: u32,
     auth_failure_limit: u32,
@@ -77,6 +83,8 @@ const DEFAULTS: Defaults = Defaults {
     listen: "127.0.0.1:8080",
     lwa_endpoint: "https://api.amazon.com/auth/o2/token",
     refresh_skew_seconds: 300,
+    refresh_ahead_seconds: 600,
+    max_concurrent_exchanges: 256,
     log: "info",
     db_max_connections: 32,
     auth_failure_limit: 20,

@@ -21,7 +21,7 @@ use crate::readiness::Readiness;
 use crate::routes;
 use crate::routes::input::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
-use crate::workflows::tokens::{Broker, TokenCache};
+use crate::workflows::tokens::{Broker, RefreshPolicy, TokenCache};
 use crate::workflows::trail::deliveries::DeliveryWriter;
 use crate::workflows::trail::retention;
 use crate::workflows::Vault;
@@ -73,13 +73,27 @@ impl Application {
             token_cache.clone(),
         ]);
         let (deliveries, mut background) = DeliveryWriter::start(pool.clone());
+        anyhow::ensure!(
+            settings.refresh_ahead_seconds > settings.refresh_skew_seconds,
+            "SPVAULT_REFRESH_AHEAD_SECONDS ({}) must be more than SPVAULT_REFRESH_SKEW_SECONDS ({})",
+            settings.refresh_ahead_seconds,
+            settings.refresh_skew_seconds
+        );
+        anyhow::ensure!(
+            settings.max_concurrent_exchanges > 0,
+            "SPVAULT_MAX_CONCURRENT_EXCHANGES must be at least 1"
+        );
         let broker = web::Data::new(Broker::new(
             pool.clone(),
             keystore.clone().into_inner(),
             LwaClient::new(&settings)?,
             token_cache,
             deliveries,
-            settings.refresh_skew_seconds,
+            RefreshPolicy {
+                skew_seconds: settings.refresh_skew_seconds,
+                ahead_seconds: settings.refresh_ahead_seconds,
+                max_concurrent_exchanges: settings.max_concurrent_exchanges,
+            },
         ));
         background.extend([
             tokio::spawn(invalidation::run(pool.clone(), caches.clone())),

@@ -83,6 +83,11 @@ impl LwaClient {
         })
     }
 
+    /// The longest one exchange (all its attempts) can take.
+    pub fn longest_exchange(&self) -> Duration {
+        self.budget + self.request_timeout
+    }
+
     /// Exchanges until a token, a final verdict, or the end of the retry budget.
     pub async fn exchange(
         &self,

@@ -100,8 +100,8 @@ pub async fn load_application_grant(
 }
 
 /// Records a token LWA just issued, in one statement: its `token_issue` row (`issue`, with the
-/// token's fingerprint), the sealed token in `cached_token` under `cache_key`, and the seller's
-/// `last_token_issued_at`.
+/// token's fingerprint), the sealed token in `cached_token` under `cache_key` (unless a newer one
+/// is there already), and the seller's `last_token_issued_at`.
 pub async fn record_issued_token(
     conn: &mut PgConnection,
     issue: &NewTokenIssue<'_>,
@@ -122,6 +122,7 @@ pub async fn record_issued_token(
              on conflict (cache_key) do update
              set sealed_token = excluded.sealed_token, issue_id = excluded.issue_id,
                  issued_at = excluded.issued_at, expires_at = excluded.expires_at
+             where cached_token.issued_at <= excluded.issued_at
          )
          update seller set last_token_issued_at = $7 where id = $3",
         issue.id,
@@ -142,6 +143,42 @@ pub async fn record_issued_token(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Whether the credentials an exchange used (sealed, as it read them) are still its subject's,
+/// with their rows locked `for share` until the transaction ends: a replacement (or deletion)
+/// then commits wholly before this check or after the transaction. A seller's exchange used its
+/// refresh token and its application's secret; a grantless one only the secret.
+pub async fn credentials_still_current(
+    conn: &mut PgConnection,
+    seller_id: Option<Uuid>,
+    application_id: Uuid,
+    sealed_refresh_token: Option<&[u8]>,
+    sealed_client_secret: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let found = match (seller_id, sealed_refresh_token) {
+        (Some(seller_id), Some(refresh_token)) => sqlx::query_scalar!(
+            "select s.id from seller s join application a on a.id = s.application_id
+             where s.id = $1 and s.refresh_token = $2 and a.id = $3 and a.client_secret = $4
+             for share of s, a",
+            seller_id,
+            refresh_token,
+            application_id,
+            sealed_client_secret
+        )
+        .fetch_optional(conn)
+        .await?
+        .is_some(),
+        _ => sqlx::query_scalar!(
+            "select id from application where id = $1 and client_secret = $2 for share",
+            application_id,
+            sealed_client_secret
+        )
+        .fetch_optional(conn)
+        .await?
+        .is_some(),
+    };
+    Ok(found)
 }
 
 pub async fn drop_cached_tokens_of_seller(

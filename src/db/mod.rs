@@ -6,7 +6,7 @@ pub mod applications;
 pub mod audit_events;
 pub mod cached_tokens;
 pub mod data_keys;
-pub mod locks;
+pub mod leases;
 pub mod notify;
 pub mod sellers;
 mod statuses;

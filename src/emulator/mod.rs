@@ -6,7 +6,7 @@
 //! reject; in **strict** mode only registered ones. Control is through [`EmulatorState`] in
 //! process, or through `/_emulator/*` over HTTP:
 //!
-//! - `GET  /_emulator/stats` → `{"exchanges": N, "by_key": {…}}`
+//! - `GET  /_emulator/stats` → `{"exchanges": N, "max_in_flight": N, "by_key": {…}}`
 //! - `POST /_emulator/behaviour` `{"latency_ms"?, "fail_next"?, "fail_status"?, "hang"?, "token_lifetime_secs"?}`
 //! - `POST /_emulator/clients` `{"client_id", "client_secret"}` · `POST /_emulator/refresh-tokens` `{"refresh_token", "client_id"}`
 //! - `POST /_emulator/revoke` `{"refresh_token"}` · `POST /_emulator/reject-client` `{"client_id"}`

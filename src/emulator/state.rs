@@ -41,6 +41,8 @@ pub struct Behaviour {
 #[derive(Debug, Serialize)]
 pub struct Stats {
     pub exchanges: u64,
+    /// The most token requests it was answering at once.
+    pub max_in_flight: u64,
     /// Successful and failed exchange attempts per refresh token, or per
     /// `client_credentials:<client id>:<scope>`.
     pub by_key: HashMap<String, u64>,
@@ -68,6 +70,25 @@ pub struct EmulatorState {
     failures: Mutex<Failures>,
     registry: Mutex<Registry>,
     exchanges: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a token request as in flight while it lives.
+struct InFlight<'a>(&'a EmulatorState);
+
+impl<'a> InFlight<'a> {
+    fn start(state: &'a EmulatorState) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::AcqRel);
+        Self(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl EmulatorState {
@@ -93,6 +114,8 @@ impl EmulatorState {
             }),
             registry: Mutex::default(),
             exchanges: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         }
     }
 
@@ -157,14 +180,21 @@ impl EmulatorState {
         self.exchanges.load(Ordering::Relaxed)
     }
 
+    /// The most token requests it was answering at once, so far.
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight.load(Ordering::Acquire)
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             exchanges: self.total_exchanges(),
+            max_in_flight: self.max_in_flight(),
             by_key: self.registry().by_key.clone(),
         }
     }
 
     pub(super) async fn exchange(&self, request: &TokenRequest) -> Outcome {
+        let _in_flight = InFlight::start(self);
         let latency = self.latency_ms.load(Ordering::Relaxed);
         if latency > 0 {
             tokio::time::sleep(Duration::from_millis(latency)).await;

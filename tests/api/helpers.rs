@@ -62,6 +62,7 @@ impl Drop for TestDatabase {
     }
 }
 
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
@@ -186,6 +187,14 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
         self.authed(Method::POST, path, key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.authed(Method::PUT, path, key)
             .json(body)
             .send()
             .await

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod encryption;
 mod errors;
+mod exchanges;
 mod helpers;
 mod invalidation;
 mod lwa_compat;

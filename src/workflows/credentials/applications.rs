@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{conflict, drop_minted_tokens, lock_for_change, not_found, seal, Credential};
+use super::{conflict, drop_minted_tokens, not_found, seal, Credential};
 use crate::db;
 pub use crate::db::applications::ApplicationRow;
 use crate::db::applications::{self, NewApplication};
@@ -102,8 +102,8 @@ pub async fn rename(
     Ok(row)
 }
 
-/// Replaces the client secret (after a rotation at Amazon): exchanges in flight with the old one
-/// finish first, grantless tokens it minted are dropped everywhere, and the application is
+/// Replaces the client secret (after a rotation at Amazon): grantless tokens the old one minted
+/// are dropped everywhere, an exchange in flight with it keeps nothing, and the application is
 /// `active` again.
 pub async fn replace_client_secret(
     vault: &Vault,
@@ -116,7 +116,6 @@ pub async fn replace_client_secret(
     let credential = Credential::ClientSecret { application_id: id };
     let sealed = seal(vault, tenant_id, credential, secret.secret()).await?;
     let mut tx = vault.pool.begin().await?;
-    lock_for_change(&mut tx, tenant_id, credential).await?;
     let row = applications::replace_client_secret(&mut tx, tenant_id, id, &sealed, expires_at)
         .await?
         .ok_or_else(|| credential.not_found())?;
@@ -131,7 +130,6 @@ pub async fn replace_client_secret(
 pub async fn delete(vault: &Vault, actor: &Actor, tenant_id: Uuid, id: Uuid) -> Result<()> {
     let credential = Credential::ClientSecret { application_id: id };
     let mut tx = vault.pool.begin().await?;
-    lock_for_change(&mut tx, tenant_id, credential).await?;
     let deleted = applications::delete_application(&mut tx, tenant_id, id)
         .await
         .map_err(|err| match db::violated_foreign_key(&err) {

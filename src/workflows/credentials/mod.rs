@@ -2,10 +2,11 @@
 //! sellers with their refresh tokens.
 //!
 //! Every change to a credential follows one order: seal the new secret outside the transaction
-//! ([`seal`]); take the credential's change lock ([`lock_for_change`]), so an exchange in
-//! flight with the old secret finishes, and is recorded, first (see `db::locks`); write it;
-//! drop the tokens it minted ([`drop_minted_tokens`]); then `workflows::commit_change`: the
-//! audit event, the notice to other replicas, the commit, this replica's caches.
+//! ([`seal`]); write it (its row stays locked until the commit); drop the tokens it minted
+//! ([`drop_minted_tokens`]); then `workflows::commit_change`: the audit event, the notice to
+//! other replicas, the commit, this replica's caches. An exchange in flight with the old secret
+//! cannot undo it: before it stores anything it checks, under a row lock, that the secret it used
+//! is still the current one (see `workflows::tokens`).
 
 pub mod applications;
 pub mod sellers;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use super::{Error, Result, Vault};
 use crate::crypto::Place;
-use crate::db::{self, cached_tokens, locks};
+use crate::db::{self, cached_tokens};
 use crate::domain::CredentialKind;
 use crate::invalidation::Invalidation;
 use crate::keystore::places;
@@ -95,29 +96,6 @@ async fn seal(
         .seal(&credential.place(tenant_id), secret)
         .await
         .map_err(|err| Error::secret(err, credential.kind()))
-}
-
-/// Takes the lock that changing or deleting `credential` needs: it waits for exchanges in flight
-/// with the old one, which so finish (and are recorded) first, and keeps new ones out until the
-/// transaction ends. Not found (and no lock taken) unless the tenant holds it.
-async fn lock_for_change(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    credential: Credential,
-) -> Result<()> {
-    let locked = match credential {
-        Credential::ClientSecret { application_id } => {
-            locks::lock_application_for_change(conn, tenant_id, application_id).await?
-        }
-        Credential::RefreshToken { seller_id } => {
-            locks::lock_seller_for_change(conn, tenant_id, seller_id).await?
-        }
-    };
-    if locked {
-        Ok(())
-    } else {
-        Err(credential.not_found())
-    }
 }
 
 /// Forgets the stored tokens `credential` minted: none of them is handed out again.

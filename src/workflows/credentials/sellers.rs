@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{conflict, drop_minted_tokens, lock_for_change, not_found, seal, Credential};
+use super::{conflict, drop_minted_tokens, not_found, seal, Credential};
 use crate::db;
 use crate::db::sellers::{self, NewSeller};
 pub use crate::db::sellers::{SellerChanges, SellerFilter, SellerRow};
@@ -128,8 +128,8 @@ pub async fn update(
     Ok(row)
 }
 
-/// Replaces the refresh token (after the seller authorized again): an exchange in flight with the
-/// old one finishes first, tokens it minted are dropped everywhere, and the seller is `active`
+/// Replaces the refresh token (after the seller authorized again): tokens the old one minted are
+/// dropped everywhere, an exchange in flight with it keeps nothing, and the seller is `active`
 /// again.
 pub async fn replace_refresh_token(
     vault: &Vault,
@@ -141,7 +141,6 @@ pub async fn replace_refresh_token(
     let credential = Credential::RefreshToken { seller_id: id };
     let sealed = seal(vault, tenant_id, credential, refresh_token.secret()).await?;
     let mut tx = vault.pool.begin().await?;
-    lock_for_change(&mut tx, tenant_id, credential).await?;
     let row = sellers::replace_refresh_token(&mut tx, tenant_id, id, &sealed)
         .await?
         .ok_or_else(|| credential.not_found())?;
@@ -152,11 +151,10 @@ pub async fn replace_refresh_token(
     Ok(row)
 }
 
-/// Deletes a seller (after an exchange in flight for it has finished) and its tokens.
+/// Deletes a seller and its tokens.
 pub async fn delete(vault: &Vault, actor: &Actor, tenant_id: Uuid, id: Uuid) -> Result<()> {
     let credential = Credential::RefreshToken { seller_id: id };
     let mut tx = vault.pool.begin().await?;
-    lock_for_change(&mut tx, tenant_id, credential).await?;
     if !sellers::delete_seller(&mut tx, tenant_id, id).await? {
         return Err(credential.not_found());
     }

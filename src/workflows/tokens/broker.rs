@@ -1,15 +1,16 @@
 //! The token broker: a valid access token for a seller (or an application and scope), fast,
 //! whatever else is happening — and on record before it leaves.
 //!
-//! 1. A token in memory with enough life left is delivered at once (the hot path: no database
-//!    round trip but the delivery record, which is group-committed).
-//! 2. Otherwise the caller takes this process's flight for the key, then looks again: in memory,
-//!    then in `cached_token` (another replica may have stored one).
-//! 3. Otherwise it runs the exchange (`exchange`): under the key's PostgreSQL advisory locks (one
-//!    exchange at a time across every replica, and no change of the credentials meanwhile: see
-//!    `db::locks`) it reads the credentials and `cached_token` once more, and only then
-//!    exchanges at LWA. The attempts, the new token (sealed), any state LWA's answer implies and
-//!    the delivery are committed together before the locks are released.
+//! 1. A token in memory with more than `max(min_ttl_seconds, refresh skew)` left is delivered at
+//!    once (the hot path: no database round trip but the delivery record, which is
+//!    group-committed). If it has less than the refresh-ahead window left, one exchange starts in
+//!    the background (`refresh`), so that callers of a busy seller never wait for LWA.
+//! 2. Otherwise the caller takes this process's flight for the key (callers after it wait for
+//!    its result, holding no connection), then looks again: in memory, then in `cached_token`
+//!    (another replica may have stored one).
+//! 3. Otherwise it runs the exchange (`exchange`), single flight across replicas by a lease. If
+//!    another replica holds the lease, it waits for that replica's token to appear in
+//!    `cached_token` (or for the lease to be free again).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,10 @@ use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
 
 use super::cache::{CachedToken, Generation, TokenCache};
-use super::exchange::{self, Credentials, Job, Locked};
-use super::subject::{grantless_cache_key, Delivered, Requester, Source, Subject, Verdict, Want};
+use super::exchange::{self, Credentials, Exchanged, Job};
+use super::subject::{
+    grantless_cache_key, Delivered, OwnedSubject, Requester, Source, Subject, Verdict, Want,
+};
 use crate::amazon::lwa_client::LwaClient;
 use crate::db::cached_tokens::CachedTokenRow;
 use crate::db::{self, applications, tenants};
@@ -33,18 +36,43 @@ use crate::metrics;
 use crate::workflows::trail::deliveries::{DeliveryError, DeliveryWriter};
 use crate::workflows::Error;
 
-pub struct Broker {
+/// When tokens are renewed.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshPolicy {
+    /// A token with this many seconds or less left is not handed out (unless LWA is down).
+    pub skew_seconds: u64,
+    /// A token with this many seconds or less left is still handed out, and replaced in the
+    /// background. Always more than the skew.
+    pub ahead_seconds: u64,
+    /// Exchanges in flight in this process, whatever the database pool's size.
+    pub max_concurrent_exchanges: usize,
+}
+
+/// The broker; cheap to clone (one shared state), so a refresh can outlive its request.
+#[derive(Clone)]
+pub struct Broker(Arc<Inner>);
+
+struct Inner {
     pool: PgPool,
     keystore: Arc<KeyStore>,
     lwa: LwaClient,
     cache: Arc<TokenCache>,
     flights: Cache<Uuid, Arc<Mutex<()>>>,
-    /// Exchanges in flight hold a pooled connection (their locks live in its transaction) for as
-    /// long as LWA takes; this bound leaves the rest of the pool to everything else.
+    /// Keys with a refresh ahead of expiry running in this process.
+    refreshing: Cache<Uuid, ()>,
     exchange_slots: Semaphore,
     deliveries: DeliveryWriter,
-    refresh_skew_seconds: i64,
+    skew_seconds: i64,
+    ahead_seconds: i64,
+    /// How long an exchange's lease lasts: longer than the longest exchange.
+    lease: Duration,
 }
+
+/// Between two looks at `cached_token` while another replica exchanges.
+const FIRST_WAIT: Duration = Duration::from_millis(10);
+const LONGEST_WAIT: Duration = Duration::from_millis(200);
+/// How often in a row a caller starts over because the credentials changed under its exchange.
+const MOST_SUPERSEDED: u32 = 3;
 
 impl Broker {
     pub fn new(
@@ -53,10 +81,11 @@ impl Broker {
         lwa: LwaClient,
         cache: Arc<TokenCache>,
         deliveries: DeliveryWriter,
-        refresh_skew_seconds: u64,
+        policy: RefreshPolicy,
     ) -> Self {
-        let pool_size = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
-        Self {
+        let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        let lease = lwa.longest_exchange() + Duration::from_secs(5);
+        Self(Arc::new(Inner {
             pool,
             keystore,
             lwa,
@@ -64,10 +93,13 @@ impl Broker {
             flights: Cache::builder()
                 .time_to_idle(Duration::from_secs(60))
                 .build(),
-            exchange_slots: Semaphore::new((pool_size * 3 / 4).max(1)),
+            refreshing: Cache::builder().time_to_live(lease).build(),
+            exchange_slots: Semaphore::new(policy.max_concurrent_exchanges.max(1)),
             deliveries,
-            refresh_skew_seconds: i64::try_from(refresh_skew_seconds).unwrap_or(i64::MAX),
-        }
+            skew_seconds: seconds(policy.skew_seconds),
+            ahead_seconds: seconds(policy.ahead_seconds),
+            lease,
+        }))
     }
 
     /// The access token of a seller of the requester's tenant. With `client_id`, the seller's
@@ -112,7 +144,7 @@ impl Broker {
         want: Want,
     ) -> Result<Delivered, Error> {
         let application =
-            applications::find_application_by_client_id(&self.pool, who.tenant_id, client_id)
+            applications::find_application_by_client_id(&self.0.pool, who.tenant_id, client_id)
                 .await?
                 .ok_or_else(|| Error::not_found("an application with this client id"))?;
         self.grantless_token(who, application.id, scope, want).await
@@ -144,6 +176,7 @@ impl Broker {
     ) -> Result<Delivered, Error> {
         let requested_at = Utc::now();
         if let Some(token) = self.fresh_in_memory(who, &subject, want)? {
+            self.refresh_if_due(who, &subject, &token);
             return self.deliver(who, &subject, &token, Source::Cache).await;
         }
         metrics::token_cache("miss");
@@ -158,18 +191,19 @@ impl Broker {
         self.obtain(who, subject, want, requested_at).await
     }
 
-    fn flight(&self, cache_key: Uuid) -> Arc<Mutex<()>> {
-        self.flights
+    pub(super) fn flight(&self, cache_key: Uuid) -> Arc<Mutex<()>> {
+        self.0
+            .flights
             .get_with(cache_key, || Arc::new(Mutex::new(())))
     }
 
     /// Tokens with this many seconds or less left are not handed out for `want`.
     fn threshold(&self, want: Want) -> i64 {
-        want.min_ttl_seconds.max(self.refresh_skew_seconds)
+        want.min_ttl_seconds.max(self.0.skew_seconds)
     }
 
     /// The token in this process's memory, if it may be handed out for `want`.
-    fn fresh_in_memory(
+    pub(super) fn fresh_in_memory(
         &self,
         who: &Requester,
         subject: &Subject<'_>,
@@ -178,7 +212,7 @@ impl Broker {
         if want.force_refresh {
             return Ok(None);
         }
-        let Some(token) = self.cache.get(subject.cache_key()) else {
+        let Some(token) = self.0.cache.get(subject.cache_key()) else {
             return Ok(None);
         };
         if token.tenant_id != who.tenant_id {
@@ -194,6 +228,72 @@ impl Broker {
         Ok(Some(token))
     }
 
+    /// Starts a refresh in the background if `token` is inside the refresh-ahead window.
+    fn refresh_if_due(&self, who: &Requester, subject: &Subject<'_>, token: &CachedToken) {
+        if token.seconds_left(Utc::now()) > self.0.ahead_seconds {
+            return;
+        }
+        let key = subject.cache_key();
+        // One refresh per key at a time in this process (the lease makes it one across all).
+        if !self.0.refreshing.entry(key).or_insert(()).is_fresh() {
+            return;
+        }
+        let (broker, who, owned) = (self.clone(), who.clone(), OwnedSubject::of(subject));
+        tokio::spawn(async move {
+            if let Err(err) = broker.refresh(&who, owned.subject()).await {
+                tracing::warn!(error = %err, "a refresh ahead of expiry failed; the token serves on");
+            }
+            broker.0.refreshing.invalidate(&key);
+        });
+    }
+
+    /// Replaces a token nearing expiry, for later callers: the exchange is recorded like any
+    /// other, its token goes to the caches only, and a failure changes nothing for callers while
+    /// the old token serves.
+    async fn refresh(&self, who: &Requester, subject: Subject<'_>) -> Result<(), Error> {
+        let flight = self.flight(subject.cache_key());
+        let _guard = flight.lock().await;
+        let want = Want {
+            min_ttl_seconds: self.0.ahead_seconds,
+            force_refresh: false,
+        };
+        if self.fresh_in_memory(who, &subject, want)?.is_some() {
+            return Ok(()); // refreshed meanwhile
+        }
+        let read_at = self.0.cache.generation();
+        let seen = exchange::credentials(&self.0.pool, who, &subject).await?;
+        let threshold = self.threshold(want);
+        if let Some(stored) = seen
+            .stored
+            .as_ref()
+            .filter(|s| exchange::usable(s, want, Utc::now(), threshold))
+        {
+            // Another replica refreshed it: take its token into memory.
+            self.unseal_stored(who, &subject, &seen, stored, read_at)
+                .await?;
+            return Ok(());
+        }
+        match self.exchange(who, subject, want, Utc::now(), false).await? {
+            Exchanged::Stored {
+                credentials,
+                stored,
+            } => {
+                self.unseal_stored(who, &subject, &credentials, &stored, read_at)
+                    .await?;
+            }
+            Exchanged::Issued { token, .. } => {
+                self.0
+                    .cache
+                    .insert(subject.cache_key(), Arc::new(token), read_at);
+            }
+            Exchanged::Refused { verdict } => return Err(self.refused(&verdict)),
+            // Another replica is refreshing it; or LWA is down (recorded, the token serves on);
+            // or the credentials changed (their next caller exchanges with the new ones).
+            Exchanged::Busy | Exchanged::Unavailable { .. } | Exchanged::Superseded => {}
+        }
+        Ok(())
+    }
+
     /// A token from `cached_token`, or else from LWA. The caller holds the subject's flight.
     async fn obtain(
         &self,
@@ -203,76 +303,119 @@ impl Broker {
         requested_at: DateTime<Utc>,
     ) -> Result<Delivered, Error> {
         let threshold = self.threshold(want);
-        // Before anything is read that may go into the cache.
-        let read_at = self.cache.generation();
-        let seen = exchange::credentials(&self.pool, who, &subject).await?;
-        if let Some(stored) = seen
-            .stored
-            .as_ref()
-            .filter(|s| exchange::usable(s, want, requested_at, threshold))
-        {
-            let token = self
-                .unseal_stored(who, &subject, &seen, stored, read_at)
-                .await?;
-            return self.deliver(who, &subject, &token, Source::Cache).await;
+        let waiting_since = tokio::time::Instant::now();
+        let mut wait = FIRST_WAIT;
+        let mut superseded = 0;
+        loop {
+            // Before anything is read that may go into the cache.
+            let read_at = self.0.cache.generation();
+            let seen = exchange::credentials(&self.0.pool, who, &subject).await?;
+            if let Some(stored) = seen
+                .stored
+                .as_ref()
+                .filter(|s| exchange::usable(s, want, requested_at, threshold))
+            {
+                let token = self
+                    .unseal_stored(who, &subject, &seen, stored, read_at)
+                    .await?;
+                if !want.force_refresh {
+                    self.refresh_if_due(who, &subject, &token);
+                }
+                return self.deliver(who, &subject, &token, Source::Cache).await;
+            }
+            match self
+                .exchange(who, subject, want, requested_at, true)
+                .await?
+            {
+                Exchanged::Busy if waiting_since.elapsed() < self.0.lease => {
+                    // Another replica exchanges: its token will be in `cached_token`.
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(LONGEST_WAIT);
+                }
+                Exchanged::Busy => return self.fallback(who, &subject, &seen, read_at).await,
+                Exchanged::Superseded if superseded < MOST_SUPERSEDED => superseded += 1,
+                Exchanged::Superseded => return Err(Error::Upstream),
+                Exchanged::Stored {
+                    credentials,
+                    stored,
+                } => {
+                    let token = self
+                        .unseal_stored(who, &subject, &credentials, &stored, read_at)
+                        .await?;
+                    return self.deliver(who, &subject, &token, Source::Cache).await;
+                }
+                Exchanged::Issued { token, delivery } => {
+                    let token = Arc::new(token);
+                    self.0
+                        .cache
+                        .insert(subject.cache_key(), Arc::clone(&token), read_at);
+                    return delivery.map(|()| delivered_token(&token, Source::Lwa));
+                }
+                Exchanged::Refused { verdict } => return Err(self.refused(&verdict)),
+                Exchanged::Unavailable { credentials } => {
+                    return self.fallback(who, &subject, &credentials, read_at).await
+                }
+            }
         }
+    }
 
+    async fn exchange(
+        &self,
+        who: &Requester,
+        subject: Subject<'_>,
+        want: Want,
+        requested_at: DateTime<Utc>,
+        deliver: bool,
+    ) -> Result<Exchanged, Error> {
         let data_key = self
+            .0
             .keystore
             .data_key(who.tenant_id)
             .await
             .map_err(|err| secret_error(err, &subject, CredentialKind::ClientSecret))?;
-        let job = Job {
-            pool: &self.pool,
-            lwa: &self.lwa,
-            slots: &self.exchange_slots,
+        exchange::run(Job {
+            pool: &self.0.pool,
+            lwa: &self.0.lwa,
+            slots: &self.0.exchange_slots,
             data_key: &data_key,
             who,
             subject,
-            application_id: seen.application_id,
             want,
             requested_at,
-            threshold,
+            threshold: self.threshold(want),
+            lease: self.0.lease,
+            deliver,
+        })
+        .await
+    }
+
+    /// LWA could not be reached (or another replica's exchange did not end): a token that has
+    /// not expired yet still serves, else `Upstream`.
+    async fn fallback(
+        &self,
+        who: &Requester,
+        subject: &Subject<'_>,
+        credentials: &Credentials,
+        read_at: Generation,
+    ) -> Result<Delivered, Error> {
+        let still_valid = credentials
+            .stored
+            .as_ref()
+            .filter(|row| row.expires_at > Utc::now());
+        let token = match still_valid {
+            Some(row) => Some(
+                self.unseal_stored(who, subject, credentials, row, read_at)
+                    .await?,
+            ),
+            None => self
+                .0
+                .cache
+                .get(subject.cache_key())
+                .filter(|t| t.tenant_id == who.tenant_id && t.expires_at > Utc::now()),
         };
-        let locked = exchange::run(job).await?;
-        match locked {
-            Locked::Stored {
-                credentials,
-                stored,
-            } => {
-                let token = self
-                    .unseal_stored(who, &subject, &credentials, &stored, read_at)
-                    .await?;
-                self.deliver(who, &subject, &token, Source::Cache).await
-            }
-            Locked::Issued { token, delivery } => {
-                let token = Arc::new(token);
-                self.cache
-                    .insert(subject.cache_key(), Arc::clone(&token), read_at);
-                delivery.map(|()| delivered_token(&token, Source::Lwa))
-            }
-            Locked::Refused { verdict } => Err(self.refused(&verdict)),
-            Locked::Unavailable { credentials } => {
-                // Serve a token that has not expired yet, if there is one.
-                let still_valid = credentials
-                    .stored
-                    .as_ref()
-                    .filter(|row| row.expires_at > Utc::now());
-                let fallback = match still_valid {
-                    Some(row) => Some(
-                        self.unseal_stored(who, &subject, &credentials, row, read_at)
-                            .await?,
-                    ),
-                    None => self
-                        .cache
-                        .get(subject.cache_key())
-                        .filter(|t| t.tenant_id == who.tenant_id && t.expires_at > Utc::now()),
-                };
-                match fallback {
-                    Some(token) => self.deliver(who, &subject, &token, Source::Cache).await,
-                    None => Err(Error::Upstream),
-                }
-            }
+        match token {
+            Some(token) => self.deliver(who, subject, &token, Source::Cache).await,
+            None => Err(Error::Upstream),
         }
     }
 
@@ -280,9 +423,10 @@ impl Broker {
     fn refused(&self, verdict: &Verdict) -> Error {
         match *verdict {
             Verdict::SellerRevoked { seller_id } => {
-                self.cache.invalidate(Invalidation::Seller(seller_id))
+                self.0.cache.invalidate(Invalidation::Seller(seller_id))
             }
             Verdict::ClientRejected { application_id } => self
+                .0
                 .cache
                 .invalidate(Invalidation::Application(application_id)),
             Verdict::Refused(_) => {}
@@ -300,6 +444,7 @@ impl Broker {
         read_at: Generation,
     ) -> Result<Arc<CachedToken>, Error> {
         let access_token = self
+            .0
             .keystore
             .open(
                 &places::cached_token(who.tenant_id, subject.cache_key()),
@@ -316,7 +461,8 @@ impl Broker {
             issued_at: stored.issued_at,
             expires_at: stored.expires_at,
         });
-        self.cache
+        self.0
+            .cache
             .insert(subject.cache_key(), Arc::clone(&token), read_at);
         Ok(token)
     }
@@ -330,6 +476,7 @@ impl Broker {
         source: Source,
     ) -> Result<Delivered, Error> {
         match self
+            .0
             .deliveries
             .record(exchange::delivery_row(who, subject, token, source))
             .await
@@ -342,7 +489,7 @@ impl Broker {
 
     /// A delivery record was refused: the tenant was disabled, or it or the subject deleted.
     async fn why_refused(&self, tenant_id: Uuid, subject: &Subject<'_>) -> Error {
-        match tenants::find_tenant(&self.pool, tenant_id).await {
+        match tenants::find_tenant(&self.0.pool, tenant_id).await {
             Ok(Some(tenant)) if tenant.disabled => Error::TenantDisabled,
             Ok(_) => subject.not_found(),
             Err(err) => Error::from(err),

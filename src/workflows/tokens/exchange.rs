@@ -1,11 +1,26 @@
-//! The exchange itself, under PostgreSQL's locks: take the subject's locks, read its credentials
-//! and `cached_token` once more, exchange at LWA, and commit every attempt, the new (sealed)
-//! token, what LWA's answer implies and the new token's delivery together.
+//! One exchange at LWA for a subject, one at a time across every replica, holding no database
+//! connection while LWA answers:
+//!
+//! 1. take the subject's lease (`db::leases`, one statement), or learn that another replica
+//!    holds it ([`Exchanged::Busy`]);
+//! 2. read the credentials and `cached_token` again: another replica may have stored a token
+//!    just before giving the lease back;
+//! 3. exchange at LWA;
+//! 4. in one short transaction: check that the credentials used are still the subject's (the
+//!    fence: their rows are locked `for share`, so a replacement commits wholly before or after
+//!    this check, never between it and the commit), record every attempt, and only if the
+//!    credentials are still current store the token and remember LWA's verdict; record the
+//!    delivery; give the lease back.
+//!
+//! So a replacement of a refresh token or client secret always has the last word: an exchange
+//! that started with the old one never stores its token nor marks the new one revoked. A lease
+//! left by a replica that died runs out after the longest an exchange can take.
 //!
 //! A new token is recorded as delivered only in the same commit as its issue. (The broker awaits
 //! [`run`] in the request's own task: actix does not drop a handler's future when its client
-//! goes away, and a graceful shutdown waits longer than LWA's retry budget. Spawning it as a task
-//! of its own was measured to cost a third more resident memory after 50 000 exchanges.)
+//! goes away, and a graceful shutdown waits longer than LWA's retry budget.)
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -18,7 +33,7 @@ use super::subject::{Requester, Source, Subject, Verdict, Want};
 use crate::amazon::lwa_client::{Attempt, Failure, Grant, LwaClient};
 use crate::crypto::{DataKey, Place};
 use crate::db::cached_tokens::{self as store, CachedTokenRow};
-use crate::db::locks;
+use crate::db::leases;
 use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
 use crate::domain::{ApplicationStatus, CredentialKind, SellerStatus};
 use crate::invalidation::{self, Invalidation};
@@ -121,26 +136,30 @@ pub(super) fn usable(
     (stored.expires_at - Utc::now()).num_seconds() > threshold
 }
 
-/// One exchange to run under the locks.
+/// One exchange to run.
 pub(super) struct Job<'a> {
     pub(super) pool: &'a PgPool,
     pub(super) lwa: &'a LwaClient,
-    /// Bounds the exchanges (and so the pooled connections) in flight.
+    /// Bounds the exchanges in flight in this process.
     pub(super) slots: &'a Semaphore,
-    /// The tenant's, loaded before the transaction begins: a transaction waiting for its locks
-    /// must never also wait for a second connection.
+    /// The tenant's, loaded beforehand.
     pub(super) data_key: &'a DataKey,
     pub(super) who: &'a Requester,
     pub(super) subject: Subject<'a>,
-    /// The application whose lock to share (a seller's never changes).
-    pub(super) application_id: Uuid,
     pub(super) want: Want,
     pub(super) requested_at: DateTime<Utc>,
     pub(super) threshold: i64,
+    /// How long the lease lasts: longer than the longest exchange.
+    pub(super) lease: Duration,
+    /// Whether the new token goes to `who` (and so is recorded as delivered), or only into the
+    /// caches (a refresh ahead of expiry).
+    pub(super) deliver: bool,
 }
 
-/// How an exchange under the locks ended (all of it committed).
-pub(super) enum Locked {
+/// How an exchange ended (all of it committed).
+pub(super) enum Exchanged {
+    /// Another replica holds the subject's lease: its exchange is in flight.
+    Busy,
     /// Another replica stored a usable token meanwhile: no exchange.
     Stored {
         credentials: Credentials,
@@ -151,6 +170,9 @@ pub(super) enum Locked {
         token: CachedToken,
         delivery: Result<(), Error>,
     },
+    /// The credentials were replaced (or the subject deleted) while LWA answered: the attempts
+    /// are recorded, but neither the token nor LWA's verdict is kept.
+    Superseded,
     /// LWA's final verdict (`invalid_grant`, …), already remembered where it applies.
     Refused { verdict: Verdict },
     /// LWA stayed unavailable for the whole retry budget.
@@ -158,36 +180,49 @@ pub(super) enum Locked {
 }
 
 /// Runs `job` to its end.
-pub(super) async fn run(job: Job<'_>) -> Result<Locked, Error> {
-    let Job {
-        pool,
-        lwa,
-        slots,
-        data_key,
-        who,
-        subject,
-        application_id,
-        want,
-        requested_at,
-        threshold,
-    } = job;
-    let _slot = slots
+pub(super) async fn run(job: Job<'_>) -> Result<Exchanged, Error> {
+    let _slot = job
+        .slots
         .acquire()
         .await
         .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
-    let mut tx = pool.begin().await?;
-    locks::lock_exchange(&mut tx, subject.cache_key(), application_id).await?;
-    // Look again under the locks: another replica may have stored a token while this one
-    // waited, and the credentials cannot change until the transaction ends.
-    let credentials = credentials(&mut *tx, who, &subject).await?;
+    let (key, lease_id) = (job.subject.cache_key(), Uuid::new_v4());
+    if !leases::take_lease(job.pool, key, job.who.tenant_id, lease_id, job.lease).await? {
+        return Ok(Exchanged::Busy);
+    }
+    let result = holding_the_lease(&job, lease_id).await;
+    if result.is_err() {
+        // Give the lease back rather than make others wait for it to run out.
+        if let Ok(mut conn) = job.pool.acquire().await {
+            let _ = leases::release_lease(&mut conn, key, lease_id).await;
+        }
+    }
+    result
+}
+
+async fn holding_the_lease(job: &Job<'_>, lease_id: Uuid) -> Result<Exchanged, Error> {
+    let Job {
+        pool,
+        lwa,
+        data_key,
+        who,
+        subject,
+        want,
+        requested_at,
+        threshold,
+        deliver,
+        ..
+    } = *job;
+    let credentials = credentials(pool, who, &subject).await?;
     if let Some(stored) = credentials
         .stored
         .as_ref()
         .filter(|s| usable(s, want, requested_at, threshold))
     {
         let stored = stored.clone();
-        tx.commit().await?;
-        return Ok(Locked::Stored {
+        let mut conn = pool.acquire().await?;
+        leases::release_lease(&mut conn, subject.cache_key(), lease_id).await?;
+        return Ok(Exchanged::Stored {
             credentials,
             stored,
         });
@@ -213,37 +248,52 @@ pub(super) async fn run(job: Job<'_>) -> Result<Locked, Error> {
         (None, Some(scope)) => Grant::ClientCredentials { scope },
         (None, None) => unreachable!("a subject has a refresh token or a scope"),
     };
+    // No connection is held while LWA answers.
     let attempts = lwa
         .exchange(&credentials.client_id, &client_secret, &grant)
         .await;
-    let outcome = record_attempts(
+
+    let mut tx = pool.begin().await?;
+    let current = store::credentials_still_current(
         &mut tx,
-        &Recording {
-            who,
-            subject: &subject,
-            credentials: &credentials,
-            grant: &grant,
-            data_key,
-        },
-        &attempts,
+        subject.seller_id(),
+        credentials.application_id,
+        credentials.sealed_refresh_token.as_deref(),
+        &credentials.sealed_client_secret,
     )
     .await?;
-    let locked = match outcome {
-        Outcome::Token(token) => {
+    let recording = Recording {
+        who,
+        subject: &subject,
+        credentials: &credentials,
+        grant: &grant,
+        data_key,
+        current,
+    };
+    let outcome = record_attempts(&mut tx, &recording, &attempts).await?;
+    let exchanged = match outcome {
+        Outcome::Token(token) if deliver => {
             // Its delivery goes in the exchange's own commit.
             let row = delivery_row(who, &subject, &token, Source::Lwa);
             let delivery = record_delivery(&mut tx, &row).await?;
-            Locked::Issued { token, delivery }
+            Exchanged::Issued { token, delivery }
         }
-        Outcome::Refused(verdict) => Locked::Refused { verdict },
-        Outcome::Unavailable => Locked::Unavailable { credentials },
+        Outcome::Token(token) => Exchanged::Issued {
+            token,
+            delivery: Ok(()),
+        },
+        Outcome::Superseded => Exchanged::Superseded,
+        Outcome::Refused(verdict) => Exchanged::Refused { verdict },
+        Outcome::Unavailable => Exchanged::Unavailable { credentials },
     };
+    leases::release_lease(&mut tx, subject.cache_key(), lease_id).await?;
     tx.commit().await?;
-    Ok(locked)
+    Ok(exchanged)
 }
 
 enum Outcome {
     Token(CachedToken),
+    Superseded,
     Refused(Verdict),
     Unavailable,
 }
@@ -255,9 +305,12 @@ struct Recording<'a> {
     credentials: &'a Credentials,
     grant: &'a Grant<'a>,
     data_key: &'a DataKey,
+    /// The credentials used are still the subject's (the fence).
+    current: bool,
 }
 
-/// Writes a `token_issue` row per attempt and what the outcome implies, in `conn`'s transaction.
+/// Writes a `token_issue` row per attempt and, if the credentials are still current, what the
+/// outcome implies, in `conn`'s transaction.
 async fn record_attempts(
     conn: &mut PgConnection,
     recording: &Recording<'_>,
@@ -269,7 +322,8 @@ async fn record_attempts(
         credentials,
         grant,
         data_key,
-    } = recording;
+        current,
+    } = *recording;
     let mut outcome = Outcome::Unavailable;
     for attempt in attempts {
         let id = Uuid::now_v7();
@@ -305,6 +359,11 @@ async fn record_attempts(
                     attempt.started_at + chrono::Duration::seconds(i64::from(token.expires_in));
                 issue.expires_at = Some(expires_at);
                 issue.token_fingerprint = Some(&fingerprint);
+                if !current {
+                    token_trail::insert_token_issue(&mut *conn, issue).await?;
+                    outcome = Outcome::Superseded;
+                    continue;
+                }
                 let sealed = KeyStore::seal_with(
                     data_key,
                     &places::cached_token(who.tenant_id, subject.cache_key()),
@@ -332,6 +391,10 @@ async fn record_attempts(
                 issue.error_code = Some(failure.code());
                 token_trail::insert_token_issue(&mut *conn, issue).await?;
                 if let Failure::Rejected(code) = failure {
+                    if !current {
+                        outcome = Outcome::Superseded;
+                        continue;
+                    }
                     let verdict = Verdict::of(code, subject, credentials.application_id);
                     remember(conn, &verdict).await?;
                     outcome = Outcome::Refused(verdict);

@@ -1,9 +1,11 @@
 //! The heart of the vault: access tokens on demand. Imports point down this list:
 //!
-//! - `broker`   — the policy: memory cache, single flight, refresh rules, fallbacks, delivery
-//!   records, and what LWA's verdicts mean for the caches
-//! - `exchange` — the mechanics of one exchange under PostgreSQL's locks (single flight across
-//!   replicas), with its records and LWA's verdicts remembered in the database
+//! - `broker`   — the policy: memory cache, single flight, refresh rules (and refresh ahead of
+//!   expiry, in the background), fallbacks, delivery records, and what LWA's verdicts mean for
+//!   the caches
+//! - `exchange` — the mechanics of one exchange: a lease for single flight across replicas, LWA
+//!   called with no connection held, and a fenced commit of its records and of what LWA's
+//!   verdicts mean in the database
 //! - `cache`    — tokens in memory, invalidated with the rest of the replica's caches
 //! - `subject`  — the types all of them share: whose token, who asks, what for, LWA's verdicts
 
@@ -12,6 +14,6 @@ mod cache;
 mod exchange;
 mod subject;
 
-pub use broker::Broker;
+pub use broker::{Broker, RefreshPolicy};
 pub use cache::{CachedToken, TokenCache};
 pub use subject::{grantless_cache_key, Delivered, Requester, Source, Via, Want};

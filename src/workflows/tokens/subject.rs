@@ -68,6 +68,55 @@ impl Subject<'_> {
     }
 }
 
+/// A subject that owns its parts, for work that outlives the request that asked (a refresh
+/// ahead of expiry). It no longer checks a caller's client id: that was checked already.
+#[derive(Debug, Clone)]
+pub(super) enum OwnedSubject {
+    Seller {
+        seller_id: Uuid,
+    },
+    Grantless {
+        application_id: Uuid,
+        scope: String,
+        cache_key: Uuid,
+    },
+}
+
+impl OwnedSubject {
+    pub(super) fn of(subject: &Subject<'_>) -> Self {
+        match *subject {
+            Subject::Seller { seller_id, .. } => Self::Seller { seller_id },
+            Subject::Grantless {
+                application_id,
+                scope,
+                cache_key,
+            } => Self::Grantless {
+                application_id,
+                scope: scope.to_owned(),
+                cache_key,
+            },
+        }
+    }
+
+    pub(super) fn subject(&self) -> Subject<'_> {
+        match self {
+            Self::Seller { seller_id } => Subject::Seller {
+                seller_id: *seller_id,
+                client_id: None,
+            },
+            Self::Grantless {
+                application_id,
+                scope,
+                cache_key,
+            } => Subject::Grantless {
+                application_id: *application_id,
+                scope,
+                cache_key: *cache_key,
+            },
+        }
+    }
+}
+
 /// The cache key of a grantless token: a name-based UUID of the application and scope.
 pub fn grantless_cache_key(application_id: Uuid, scope: &str) -> Uuid {
     Uuid::new_v5(&application_id, scope.as_bytes())

@@ -1,0 +1,345 @@
+//! Exchanges at scale: refresh ahead of expiry, single flight by a lease (no database connection
+//! held while LWA answers), and credential replacements that always have the last word.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use spvault::emulator::Behaviour;
+use uuid::Uuid;
+
+use crate::helpers::{expect_status, refresh_token, spawn_app, spawn_app_with, TestApp, World};
+
+async fn token(app: &TestApp, world: &World) -> Value {
+    let response = app
+        .access_token(&world.tokens, &world.seller_id, None)
+        .await;
+    expect_status(response, StatusCode::OK).await
+}
+
+fn behave(app: &TestApp, behaviour: Behaviour) {
+    app.lwa.set_behaviour(behaviour);
+}
+
+/// A vault that waits for a slow LWA (the tests' default gives up after 500 ms).
+async fn patient_app() -> TestApp {
+    spawn_app_with(|settings| {
+        settings.lwa_request_timeout_ms = 5_000;
+        settings.lwa_retry_budget_ms = 5_000;
+    })
+    .await
+}
+
+/// Polls `done` (every 20 ms, for up to 15 s) until it holds.
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..750 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never: {what}");
+}
+
+async fn count(app: &TestApp, sql: &str, seller_id: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(Uuid::parse_str(seller_id).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn lease_held(app: &TestApp, seller_id: &str) -> bool {
+    count(
+        app,
+        "select count(*) from exchange_lease where cache_key = $1 and expires_at > now()",
+        seller_id,
+    )
+    .await
+        > 0
+}
+
+#[tokio::test]
+async fn a_token_inside_the_refresh_ahead_window_is_served_at_once_and_replaced_in_the_background()
+{
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    // Tokens of 500 s: above the skew (300 s), inside the refresh-ahead window (600 s).
+    behave(
+        &app,
+        Behaviour {
+            token_lifetime_secs: Some(500),
+            ..Behaviour::default()
+        },
+    );
+    let first = token(&app, &world).await;
+    assert_eq!(first["source"], "lwa");
+
+    let second = token(&app, &world).await;
+    assert_eq!(second["source"], "cache");
+    assert_eq!(second["issue_id"], first["issue_id"]);
+    eventually("a background exchange", || async {
+        app.lwa.exchanges_for(&world.refresh_token) == 2
+    })
+    .await;
+    eventually("the refreshed token in the cache", || async {
+        token(&app, &world).await["issue_id"] != first["issue_id"]
+    })
+    .await;
+
+    // The background exchange is on record as an issue; it delivered nothing to anyone.
+    let issues = count(
+        &app,
+        "select count(*) from token_issue where seller_id = $1 and outcome = 'issued'",
+        &world.seller_id,
+    )
+    .await;
+    assert_eq!(issues, 2);
+    let delivered_by_lwa = count(
+        &app,
+        "select count(*) from token_delivery where seller_id = $1 and source = 'lwa'",
+        &world.seller_id,
+    )
+    .await;
+    assert_eq!(delivered_by_lwa, 1);
+}
+
+#[tokio::test]
+async fn a_failed_background_refresh_is_recorded_and_changes_nothing_for_callers() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    behave(
+        &app,
+        Behaviour {
+            token_lifetime_secs: Some(500),
+            ..Behaviour::default()
+        },
+    );
+    let first = token(&app, &world).await;
+    behave(
+        &app,
+        Behaviour {
+            fail_next: Some(1_000),
+            fail_status: Some(503),
+            ..Behaviour::default()
+        },
+    );
+    let second = token(&app, &world).await;
+    assert_eq!(second["issue_id"], first["issue_id"]);
+    eventually("the failed attempts on record", || async {
+        count(
+            &app,
+            "select count(*) from token_issue where seller_id = $1 and outcome = 'lwa_error'",
+            &world.seller_id,
+        )
+        .await
+            > 0
+    })
+    .await;
+    eventually("the background refresh over", || async {
+        !lease_held(&app, &world.seller_id).await
+    })
+    .await;
+    let third = token(&app, &world).await;
+    assert_eq!(third["source"], "cache");
+    assert_eq!(third["issue_id"], first["issue_id"]);
+    let seller = expect_status(
+        app.get(
+            &format!("/v1/sellers/{}", world.seller_id),
+            &world.admin.key,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(seller["status"], "active");
+}
+
+#[tokio::test]
+async fn an_exchange_holds_no_database_connection_while_lwa_answers() {
+    // Two pooled connections, eight sellers with cold tokens, LWA slow: their exchanges run
+    // together. (Before, each held a connection for its whole exchange, one at a time.)
+    let app = spawn_app_with(|settings| {
+        settings.db_max_connections = 2;
+        settings.lwa_request_timeout_ms = 5_000;
+    })
+    .await;
+    let world = app.world("acme").await;
+    let mut sellers = vec![world.seller_id.clone()];
+    for _ in 0..7 {
+        sellers.push(app.another_seller(&world).await.0);
+    }
+    behave(
+        &app,
+        Behaviour {
+            latency_ms: Some(500),
+            ..Behaviour::default()
+        },
+    );
+    let requests = sellers
+        .iter()
+        .map(|seller| app.access_token(&world.tokens, seller, None));
+    for response in futures_util::future::join_all(requests).await {
+        expect_status(response, StatusCode::OK).await;
+    }
+    assert!(
+        app.lwa.max_in_flight() >= 4,
+        "only {} exchanges ran at once",
+        app.lwa.max_in_flight()
+    );
+}
+
+#[tokio::test]
+async fn exchanges_in_flight_are_bounded_by_their_own_setting() {
+    let app = spawn_app_with(|settings| settings.max_concurrent_exchanges = 2).await;
+    let world = app.world("acme").await;
+    let mut sellers = vec![world.seller_id.clone()];
+    for _ in 0..5 {
+        sellers.push(app.another_seller(&world).await.0);
+    }
+    behave(
+        &app,
+        Behaviour {
+            latency_ms: Some(200),
+            ..Behaviour::default()
+        },
+    );
+    let requests = sellers
+        .iter()
+        .map(|seller| app.access_token(&world.tokens, seller, None));
+    for response in futures_util::future::join_all(requests).await {
+        expect_status(response, StatusCode::OK).await;
+    }
+    assert_eq!(app.lwa.total_exchanges(), 6);
+    assert!(app.lwa.max_in_flight() <= 2, "{}", app.lwa.max_in_flight());
+}
+
+#[tokio::test]
+async fn an_exchange_that_started_with_the_old_refresh_token_never_overwrites_the_new_one() {
+    let app = patient_app().await;
+    let world = app.world("acme").await;
+    behave(
+        &app,
+        Behaviour {
+            latency_ms: Some(1_000),
+            ..Behaviour::default()
+        },
+    );
+    let fetch = {
+        let (app, world_tokens, seller) =
+            (app.clone(), world.tokens.clone(), world.seller_id.clone());
+        tokio::spawn(async move { app.access_token(&world_tokens, &seller, None).await })
+    };
+    eventually("the exchange in flight", || async {
+        lease_held(&app, &world.seller_id).await
+    })
+    .await;
+    let new_token = refresh_token();
+    expect_status(
+        app.put(
+            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
+            &world.admin.key,
+            &json!({"refresh_token": new_token}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    // The caller gets a token minted with the new refresh token, and that is what is stored.
+    let delivered = expect_status(fetch.await.unwrap(), StatusCode::OK).await;
+    assert_eq!(app.lwa.exchanges_for(&world.refresh_token), 1);
+    assert_eq!(app.lwa.exchanges_for(&new_token), 1);
+    let stored: Uuid = sqlx::query_scalar("select issue_id from cached_token where cache_key = $1")
+        .bind(Uuid::parse_str(&world.seller_id).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(delivered["issue_id"], stored.to_string());
+    // Both exchanges are on record.
+    let issues = count(
+        &app,
+        "select count(*) from token_issue where seller_id = $1",
+        &world.seller_id,
+    )
+    .await;
+    assert_eq!(issues, 2);
+}
+
+#[tokio::test]
+async fn invalid_grant_for_a_replaced_refresh_token_never_revokes_the_new_one() {
+    let app = patient_app().await;
+    let world = app.world("acme").await;
+    app.lwa.revoke_refresh_token(&world.refresh_token);
+    behave(
+        &app,
+        Behaviour {
+            latency_ms: Some(1_000),
+            ..Behaviour::default()
+        },
+    );
+    let fetch = {
+        let (app, world_tokens, seller) =
+            (app.clone(), world.tokens.clone(), world.seller_id.clone());
+        tokio::spawn(async move { app.access_token(&world_tokens, &seller, None).await })
+    };
+    eventually("the exchange in flight", || async {
+        lease_held(&app, &world.seller_id).await
+    })
+    .await;
+    expect_status(
+        app.put(
+            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
+            &world.admin.key,
+            &json!({"refresh_token": refresh_token()}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    expect_status(fetch.await.unwrap(), StatusCode::OK).await;
+    let seller = expect_status(
+        app.get(
+            &format!("/v1/sellers/{}", world.seller_id),
+            &world.admin.key,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(seller["status"], "active");
+    let refused = count(
+        &app,
+        "select count(*) from token_issue where seller_id = $1 and error_code = 'invalid_grant'",
+        &world.seller_id,
+    )
+    .await;
+    assert_eq!(refused, 1, "the refusal is on record all the same");
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_replica_that_died_runs_out_and_another_takes_over() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    // A replica took the lease and was killed before giving it back.
+    sqlx::query(
+        "insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
+         values ($1, $2, $3, now() + interval '2 seconds')",
+    )
+    .bind(Uuid::parse_str(&world.seller_id).unwrap())
+    .bind(Uuid::parse_str(&world.tenant_id).unwrap())
+    .bind(Uuid::new_v4())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let served = token(&app, &world).await;
+    assert_eq!(served["source"], "lwa");
+    assert_eq!(app.lwa.exchanges_for(&world.refresh_token), 1);
+    assert!(!lease_held(&app, &world.seller_id).await);
+}
