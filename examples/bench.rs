@@ -10,6 +10,12 @@
 //!       emulator directly
 //!   bench burst --urls URL,URL,... --key KEY --seller ID [--n N]
 //!       N concurrent cold requests for one seller spread over the vault processes
+//!   bench wave --url URL --key KEY --ids FILE --probe-key KEY --probe-ids FILE
+//!       one cold request for every seller in FILE, all at once; meanwhile, cached fetches of
+//!       the probe sellers, one after another on 4 connections: how long the wave took to
+//!       serve, and the probes' latency meanwhile
+//!   bench busy --url URL --key KEY --seller ID [--seconds S] [--concurrency C]
+//!       one seller's token fetched without pause for S seconds: the slowest request, and p99
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +65,9 @@ async fn main() -> anyhow::Result<()> {
         Some("warm") => warm(&args).await,
         Some("overhead") => overhead(&args).await,
         Some("burst") => burst(&args).await,
-        _ => bail!("usage: bench seed|warm|overhead|burst … (see examples/bench.rs)"),
+        Some("wave") => wave(&args).await,
+        Some("busy") => busy(&args).await,
+        _ => bail!("usage: bench seed|warm|overhead|burst|wave|busy … (see examples/bench.rs)"),
     }
 }
 
@@ -254,5 +262,117 @@ async fn burst(args: &[String]) -> anyhow::Result<()> {
         }
     }
     println!("{{\"requests\": {n}, \"ok\": {ok}}}");
+    Ok(())
+}
+
+/// The p-th percentile (0–100) of `samples`, in milliseconds.
+fn percentile_ms(mut samples: Vec<Duration>, p: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort();
+    let rank = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    samples[rank].as_secs_f64() * 1000.0
+}
+
+async fn wave(args: &[String]) -> anyhow::Result<()> {
+    let (url, key) = (arg(args, "--url")?, arg(args, "--key")?);
+    let ids = read_ids(&arg(args, "--ids")?)?;
+    let probe_key = arg(args, "--probe-key")?;
+    let probe_ids = read_ids(&arg(args, "--probe-ids")?)?;
+    let client = client();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut probes = JoinSet::new();
+    for worker in 0..4 {
+        let (client, url, key, ids, done) = (
+            client.clone(),
+            url.clone(),
+            probe_key.clone(),
+            probe_ids.clone(),
+            done.clone(),
+        );
+        probes.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = worker;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                fetch(&client, &url, &key, &ids[i % ids.len()]).await?;
+                latencies.push(started.elapsed());
+                i += 4;
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(ids.len()));
+    let started = Instant::now();
+    let mut cold = JoinSet::new();
+    for seller in &ids {
+        let (client, url, key, seller, barrier) = (
+            client.clone(),
+            url.clone(),
+            key.clone(),
+            seller.clone(),
+            barrier.clone(),
+        );
+        cold.spawn(async move {
+            barrier.wait().await;
+            fetch(&client, &url, &key, &seller).await
+        });
+    }
+    let mut ok = 0;
+    while let Some(result) = cold.join_next().await {
+        if result?.is_ok() {
+            ok += 1;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    while let Some(result) = probes.join_next().await {
+        latencies.extend(result??);
+    }
+    println!(
+        "{{\"sellers\": {}, \"ok\": {ok}, \"seconds\": {seconds:.3}, \"probe_requests\": {}, \"probe_p99_ms\": {:.2}}}",
+        ids.len(),
+        latencies.len(),
+        percentile_ms(latencies, 99.0)
+    );
+    Ok(())
+}
+
+async fn busy(args: &[String]) -> anyhow::Result<()> {
+    let (url, key, seller) = (
+        arg(args, "--url")?,
+        arg(args, "--key")?,
+        arg(args, "--seller")?,
+    );
+    let seconds = arg_or(args, "--seconds", 12)?;
+    let concurrency = arg_or(args, "--concurrency", 8)?;
+    let client = client();
+    let until = Instant::now() + Duration::from_secs(seconds as u64);
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, url, key, seller) = (client.clone(), url.clone(), key.clone(), seller.clone());
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                let started = Instant::now();
+                fetch(&client, &url, &key, &seller).await?;
+                latencies.push(started.elapsed());
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(result) = workers.join_next().await {
+        latencies.extend(result??);
+    }
+    let max = latencies.iter().max().copied().unwrap_or_default();
+    println!(
+        "{{\"requests\": {}, \"max_ms\": {:.2}, \"p99_ms\": {:.2}}}",
+        latencies.len(),
+        max.as_secs_f64() * 1000.0,
+        percentile_ms(latencies, 99.0)
+    );
     Ok(())
 }
