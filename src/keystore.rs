@@ -41,7 +41,7 @@ pub enum SecretError {
 pub mod places {
     use uuid::Uuid;
 
-    use crate::crypto::Place;
+    use crate::crypto::{Place, Purpose};
 
     pub fn client_secret(tenant_id: Uuid, application_id: Uuid) -> Place {
         Place {
@@ -49,6 +49,7 @@ pub mod places {
             table: "application",
             column: "client_secret",
             row_id: application_id,
+            purpose: Purpose::Credential,
         }
     }
 
@@ -58,6 +59,7 @@ pub mod places {
             table: "seller",
             column: "refresh_token",
             row_id: seller_id,
+            purpose: Purpose::Credential,
         }
     }
 
@@ -68,6 +70,7 @@ pub mod places {
             table: "cached_token",
             column: "sealed_token",
             row_id: cache_key,
+            purpose: Purpose::CachedToken,
         }
     }
 }

@@ -2,22 +2,37 @@
 //!
 //! - A tenant's **data key** (32 random bytes) is stored only wrapped by a master key, with
 //!   associated data naming the tenant, so a wrapped key moved to another tenant does not unwrap.
-//! - A **secret** is sealed under its tenant's data key with a fresh random nonce and associated
-//!   data naming its tenant, table, column and row, so a ciphertext copied anywhere else does not
-//!   open.
+//! - A **secret** is sealed with a fresh random nonce and associated data naming its tenant,
+//!   table, column and row, so a ciphertext copied anywhere else does not open. It is sealed not
+//!   under the data key itself but under a **subkey** derived from it (HKDF-SHA-256) for its
+//!   purpose and period: one for long-lived credentials, one per day for cached access tokens,
+//!   and (in `DataKey::token_fingerprint`) one for fingerprints. So no key is used for two jobs.
 //!
-//! Stored form: `version (1 byte) ‖ nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`. The version
-//! is part of the associated data too, so it cannot be changed without detection.
+//! **Nonce budget.** Random 96-bit nonces keep AES-GCM's collision risk below 2^-32 for up to
+//! 2^32 messages under one key. Credentials are sealed once per change; cached tokens once per
+//! exchange, which a large tenant does millions of times a day — hence a new subkey each day:
+//! even a tenant with 100 000 000 sellers refreshing every hour seals 2.4 × 10^9 < 2^32 a day.
+//!
+//! Stored form (version 2): `2 ‖ period (4 bytes, big-endian) ‖ nonce (12 bytes) ‖ ciphertext ‖
+//! tag (16 bytes)`; the version and period are in the associated data too, so neither can be
+//! changed without detection. Version 1 (`1 ‖ nonce ‖ ciphertext ‖ tag`, sealed under the data
+//! key itself) still opens, so nothing stored before has to be rewritten.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
+use hkdf::Hkdf;
 use secrecy::{ExposeSecret, SecretBox};
+use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::keyring::{MasterKey, MasterKeyId};
 
+/// Master-key wraps and checks.
 const VERSION: u8 = 1;
+/// Secrets sealed under purpose subkeys.
+const SUBKEY_VERSION: u8 = 2;
+const PERIOD_LEN: usize = 4;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -44,8 +59,19 @@ impl DataKey {
         Self(SecretBox::new(Box::new(super::random_bytes())))
     }
 
-    fn cipher(&self) -> Aes256Gcm {
+    /// The data key itself as an AES key: only for opening version 1 ciphertexts.
+    fn legacy_cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.expose_secret()))
+    }
+
+    /// The AES key for `purpose` in `period`, derived with HKDF-SHA-256.
+    fn subkey_cipher(&self, purpose: Purpose, period: u32) -> Aes256Gcm {
+        let info = format!("spvault:v{SUBKEY_VERSION}:subkey:{}:{period}", purpose.label());
+        let mut subkey = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(None, self.0.expose_secret())
+            .expand(info.as_bytes(), subkey.as_mut_slice())
+            .expect("32 bytes is a valid HKDF-SHA-256 output length");
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(subkey.as_slice()))
     }
 
     /// The keyed fingerprint of an access token: HMAC-SHA-256 under a subkey of this data key,
@@ -61,6 +87,37 @@ impl DataKey {
     }
 }
 
+/// What a sealed value is, which decides the subkey it is sealed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A long-lived credential (client secret, refresh token): one subkey.
+    Credential,
+    /// A cached access token: a subkey per day (see the nonce budget above).
+    CachedToken,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::CachedToken => "cached-token",
+        }
+    }
+
+    /// The period a value sealed now belongs to.
+    fn current_period(self) -> u32 {
+        match self {
+            Self::Credential => 0,
+            Self::CachedToken => {
+                let days = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_secs() / 86_400);
+                u32::try_from(days).unwrap_or(u32::MAX)
+            }
+        }
+    }
+}
+
 /// Where a sealed secret lives; it opens only there.
 #[derive(Debug, Clone, Copy)]
 pub struct Place {
@@ -68,9 +125,18 @@ pub struct Place {
     pub table: &'static str,
     pub column: &'static str,
     pub row_id: Uuid,
+    pub purpose: Purpose,
 }
 
 impl Place {
+    /// Associated data of a version 2 ciphertext sealed in `period`.
+    fn subkey_associated_data(&self, period: u32) -> String {
+        format!(
+            "spvault:v{SUBKEY_VERSION}:secret:{}:{}.{}:{}:{period}",
+            self.tenant_id, self.table, self.column, self.row_id
+        )
+    }
+
     fn associated_data(&self) -> String {
         format!(
             "spvault:v{VERSION}:secret:{}:{}.{}:{}",
@@ -166,9 +232,26 @@ pub fn unwrap_data_key(
     Ok(DataKey(SecretBox::new(Box::new(key))))
 }
 
-/// Seals a secret for its place under its tenant's data key.
+/// Seals a secret for its place under its purpose's current subkey of the tenant's data key.
 pub fn seal(data_key: &DataKey, place: &Place, plaintext: &[u8]) -> Vec<u8> {
-    seal_with(&data_key.cipher(), &place.associated_data(), plaintext)
+    let period = place.purpose.current_period();
+    let cipher = data_key.subkey_cipher(place.purpose, period);
+    let nonce_bytes = super::random_bytes::<NONCE_LEN>();
+    let ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce_bytes),
+            Payload {
+                msg: plaintext,
+                aad: place.subkey_associated_data(period).as_bytes(),
+            },
+        )
+        .expect("AES-GCM encryption of a bounded message cannot fail");
+    let mut out = Vec::with_capacity(1 + PERIOD_LEN + NONCE_LEN + ciphertext.len());
+    out.push(SUBKEY_VERSION);
+    out.extend_from_slice(&period.to_be_bytes());
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&ciphertext);
+    out
 }
 
 pub fn open(
@@ -176,7 +259,31 @@ pub fn open(
     place: &Place,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    open_with(&data_key.cipher(), &place.associated_data(), sealed)
+    match sealed.first() {
+        Some(&VERSION) => open_with(&data_key.legacy_cipher(), &place.associated_data(), sealed),
+        Some(&SUBKEY_VERSION) => {
+            let rest = &sealed[1..];
+            if rest.len() < PERIOD_LEN + NONCE_LEN + TAG_LEN {
+                return Err(CryptoError::DoesNotOpen);
+            }
+            let (period, rest) = rest.split_at(PERIOD_LEN);
+            let period = u32::from_be_bytes(period.try_into().expect("four bytes"));
+            let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+            data_key
+                .subkey_cipher(place.purpose, period)
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: place.subkey_associated_data(period).as_bytes(),
+                    },
+                )
+                .map(Zeroizing::new)
+                .map_err(|_| CryptoError::DoesNotOpen)
+        }
+        Some(_) => Err(CryptoError::UnknownVersion),
+        None => Err(CryptoError::DoesNotOpen),
+    }
 }
 
 /// A value that proves a master key is the one the database was set up with.
@@ -208,7 +315,70 @@ mod tests {
             table: "seller",
             column: "refresh_token",
             row_id,
+            purpose: Purpose::Credential,
         }
+    }
+
+    /// What version 1 (the data key itself as the AES key) sealed.
+    fn legacy_seal(key: &DataKey, place: &Place, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&key.legacy_cipher(), &place.associated_data(), plaintext)
+    }
+
+    #[test]
+    fn secrets_are_sealed_under_a_subkey_never_the_data_key_itself() {
+        let key = DataKey::generate();
+        let here = place(Uuid::from_u128(10));
+        let sealed = seal(&key, &here, b"Atzr|secret");
+        assert_eq!(sealed[0], SUBKEY_VERSION);
+        // Read as if the data key itself had sealed it, it does not open.
+        let mut as_legacy = vec![VERSION];
+        as_legacy.extend_from_slice(&sealed[1 + PERIOD_LEN..]);
+        assert!(open_with(&key.legacy_cipher(), &here.associated_data(), &as_legacy).is_err());
+    }
+
+    #[test]
+    fn what_version_1_sealed_still_opens() {
+        let key = DataKey::generate();
+        let here = place(Uuid::from_u128(10));
+        let sealed = legacy_seal(&key, &here, b"Atzr|old");
+        assert_eq!(open(&key, &here, &sealed).unwrap().as_slice(), b"Atzr|old");
+    }
+
+    #[test]
+    fn cached_tokens_are_sealed_under_a_key_of_their_day() {
+        let key = DataKey::generate();
+        let token = Place {
+            table: "cached_token",
+            column: "sealed_token",
+            purpose: Purpose::CachedToken,
+            ..place(Uuid::from_u128(10))
+        };
+        let sealed = seal(&key, &token, b"Atza|token");
+        let period = u32::from_be_bytes(sealed[1..5].try_into().unwrap());
+        assert_eq!(period, Purpose::CachedToken.current_period());
+        assert!(period > 20_000, "days since 1970");
+        // Opens on a later day too (the period travels with it)...
+        assert_eq!(open(&key, &token, &sealed).unwrap().as_slice(), b"Atza|token");
+        // ...but claiming another day, or another purpose, does not.
+        let mut other_day = sealed.clone();
+        other_day[1..5].copy_from_slice(&(period - 1).to_be_bytes());
+        assert!(open(&key, &token, &other_day).is_err());
+        let as_credential = Place {
+            purpose: Purpose::Credential,
+            ..token
+        };
+        assert!(open(&key, &as_credential, &sealed).is_err());
+        // The subkeys of two days differ.
+        let nonce = Nonce::from_slice(&[0u8; NONCE_LEN]);
+        let one = key
+            .subkey_cipher(Purpose::CachedToken, period)
+            .encrypt(nonce, b"x".as_slice())
+            .unwrap();
+        let two = key
+            .subkey_cipher(Purpose::CachedToken, period + 1)
+            .encrypt(nonce, b"x".as_slice())
+            .unwrap();
+        assert_ne!(one, two);
     }
 
     #[test]
@@ -266,6 +436,7 @@ mod tests {
         assert!(open(&key, &here, &sealed).is_err());
         assert!(open(&key, &here, &[]).is_err());
         assert!(open(&key, &here, &[1, 2, 3]).is_err());
+        assert!(open(&key, &here, &[SUBKEY_VERSION, 0, 0]).is_err());
         let mut versioned = seal(&key, &here, b"secret");
         versioned[0] = 9;
         assert_eq!(

@@ -4,7 +4,8 @@
 //! - `keyring`   — master keys from configuration (`ID:BASE64`), the highest id encrypts.
 //! - `passwords` — argon2id hashes of API keys.
 //! - `keyed`     — keyed fingerprints (HMAC-SHA-256) for lookups that must not reveal their input.
-//! - `envelope`  — AES-256-GCM: tenant data keys wrapped by master keys, secrets sealed in place.
+//! - `envelope`  — AES-256-GCM: tenant data keys wrapped by master keys, secrets sealed in place
+//!   under per-purpose subkeys (HKDF).
 
 mod envelope;
 mod keyed;
@@ -13,7 +14,7 @@ mod passwords;
 
 pub use envelope::{
     master_key_check, open, seal, unwrap_data_key, verify_master_key_check, wrap_data_key,
-    CryptoError, DataKey, Place,
+    CryptoError, DataKey, Place, Purpose,
 };
 pub use keyed::KeyedHasher;
 pub use keyring::{Keyring, MasterKey, MasterKeyId};

@@ -71,7 +71,7 @@ async fn secrets_round_trip_through_the_api_and_the_database() {
 
     let seller_id = uuid_of(&seller["id"]);
     let sealed = sealed_refresh_token(&app, seller_id).await;
-    assert_eq!(sealed[0], 1, "the stored form carries its format version");
+    assert_eq!(sealed[0], 2, "the stored form carries its format version");
     let opened = app
         .keystore
         .open(&places::refresh_token(tenant_id, seller_id), &sealed)
