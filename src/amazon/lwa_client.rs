@@ -138,7 +138,9 @@ impl LwaClient {
             Grant::RefreshToken(token) => fields.push(("refresh_token", token.expose_secret())),
             Grant::ClientCredentials { scope } => fields.push(("scope", scope)),
         }
-        let body = zeroize::Zeroizing::new(lwa::encode_form(&fields));
+        // The body holds the client secret and refresh token: it is handed over as the buffer
+        // itself, wiped when the request is done with it, never copied into a plain String.
+        let body = reqwest::Body::from(bytes::Bytes::from_owner(lwa::encode_form(&fields)));
         let sent = self
             .http
             .post(&self.endpoint)
@@ -146,7 +148,7 @@ impl LwaClient {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded;charset=UTF-8",
             )
-            .body(body.as_str().to_owned())
+            .body(body)
             .timeout(timeout)
             .send()
             .await;
@@ -176,12 +178,12 @@ async fn read_response(response: reqwest::Response) -> Result<LwaToken, Failure>
     };
     if status.is_success() {
         return match serde_json::from_slice::<TokenResponse>(&bytes) {
-            Ok(body) if body.access_token.starts_with("Atza|") => {
+            Ok(body) if body.access_token.expose_secret().starts_with("Atza|") => {
                 // LWA's tokens live an hour; a lifetime of none or of more than a day is not
                 // an answer to trust.
                 match u32::try_from(body.expires_in) {
                     Ok(expires_in @ 1..=MAX_LIFETIME_SECS) => Ok(LwaToken {
-                        access_token: SecretString::from(body.access_token),
+                        access_token: body.access_token,
                         expires_in,
                     }),
                     _ => Err(Failure::Transient("malformed_response".into())),
