@@ -9,6 +9,7 @@ mod crash;
 mod encryption;
 mod errors;
 mod helpers;
+mod lwa_client;
 mod lwa_compat;
 mod lwa_emulator;
 mod operations;
