@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::access_tokens::requester;
 use super::input::{read_limited, wipe};
+use super::revealing;
 use crate::amazon::lwa::{self, ErrorBody, TokenRequest};
 use crate::auth::{client_address, limit_tenant, Authenticator, Principal};
 use crate::domain::{ClientId, Scope, GRANTLESS_SCOPES};
@@ -208,13 +209,10 @@ async fn serve(
 }
 
 fn success(delivered: &Delivered, refresh_token: Option<&str>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(Success {
-            access_token: delivered.access_token.expose_secret(),
-            refresh_token,
-            token_type: "bearer",
-            expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
-        })
+    revealing(StatusCode::OK).json(Success {
+        access_token: delivered.access_token.expose_secret(),
+        refresh_token,
+        token_type: "bearer",
+        expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
+    })
 }
