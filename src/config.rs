@@ -21,6 +21,9 @@ pub struct Settings {
     pub master_keys: Option<SecretString>,
     pub master_keys_file: Option<PathBuf>,
     pub lwa_endpoint: String,
+    /// Plain http to an Amazon endpoint (LWA) that is not a loopback address: for an emulator on
+    /// another host. Loopback endpoints may always be plain http (see `amazon::http`).
+    pub amazon_allow_http: bool,
     pub refresh_skew_seconds: u64,
     /// Below this lifetime a token is still handed out, and replaced in the background.
     pub refresh_ahead_seconds: u64,
@@ -60,6 +63,7 @@ struct Defaults {
     database_url: &'static str,
     listen: &'static str,
     lwa_endpoint: &'static str,
+    amazon_allow_http: bool,
     refresh_skew_seconds: u64,
     refresh_ahead_seconds: u64,
     max_concurrent_exchanges: usize,
@@ -82,6 +86,7 @@ const DEFAULTS: Defaults = Defaults {
     database_url: "postgres://postgres@127.0.0.1:5432/spvault",
     listen: "127.0.0.1:8080",
     lwa_endpoint: "https://api.amazon.com/auth/o2/token",
+    amazon_allow_http: false,
     refresh_skew_seconds: 300,
     refresh_ahead_seconds: 600,
     max_concurrent_exchanges: 256,
@@ -252,6 +257,23 @@ mod tests {
             jail.set_env("SPVAULT_MASTER_KEYS_FILE", "keys");
             let keyring = Settings::load(None).unwrap().keyring().unwrap();
             assert_eq!(keyring.current_id(), 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plain_http_to_amazon_is_off_unless_asked_for() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert!(!Settings::load(None).unwrap().amazon_allow_http);
+            jail.set_env("SPVAULT_AMAZON_ALLOW_HTTP", "true");
+            assert!(Settings::load(None).unwrap().amazon_allow_http);
+            jail.set_env("SPVAULT_AMAZON_ALLOW_HTTP", "perhaps");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("AMAZON_ALLOW_HTTP") && err.contains("boolean"),
+                "{err}"
+            );
             Ok(())
         });
     }

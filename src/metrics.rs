@@ -1,7 +1,8 @@
 //! Prometheus metrics (the `metrics` facade, rendered by `metrics-exporter-prometheus`).
 //!
-//! Labels are bounded: route templates (never raw paths), methods, status codes, fixed outcome
-//! names. No tenant, seller or key identifier is ever a label: `/metrics` needs no key.
+//! Labels are bounded: route templates (never raw paths), the standard methods (anything else is
+//! `other`), status codes, fixed outcome and task names. No tenant, seller or key identifier is
+//! ever a label: `/metrics` needs no key.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -53,7 +54,11 @@ pub async fn run_upkeep() {
     }
 }
 
+/// One request. `route` must be a template or a fixed name, never the raw path; `method` is the
+/// caller's, and anything but a standard method is counted as `other` (every made-up method
+/// would otherwise be a new series, kept for ever).
 pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let method = method_label(method);
     let labels = [
         ("route", route.to_owned()),
         ("method", method.to_owned()),
@@ -63,9 +68,20 @@ pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration)
     histogram!(
         "spvault_http_request_duration_seconds",
         "route" => route.to_owned(),
-        "method" => method.to_owned()
+        "method" => method
     )
     .record(elapsed.as_secs_f64());
+}
+
+/// The methods of RFC 9110 and PATCH, as themselves; anything else as `other`.
+fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|standard| *standard == method)
+        .unwrap_or("other")
 }
 
 /// A token request answered from memory (`hit`) or not (`miss`).
@@ -118,4 +134,18 @@ pub async fn serve(pool: web::Data<PgPool>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(handle.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_standard_methods_are_labels_of_their_own() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "other", "methods are case-sensitive");
+        assert_eq!(method_label("FOO1"), "other");
+        assert_eq!(method_label(""), "other");
+    }
 }

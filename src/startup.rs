@@ -55,6 +55,8 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keyring = settings.keyring()?;
+        // Before anything is touched: an endpoint the policy refuses stops the start.
+        let lwa = LwaClient::new(&settings)?;
         crate::metrics::install();
         let pool = prepare_database(&settings).await?;
         let readiness = Arc::new(Readiness::default());
@@ -86,7 +88,7 @@ impl Application {
         let broker = web::Data::new(Broker::new(
             pool.clone(),
             keystore.clone().into_inner(),
-            LwaClient::new(&settings)?,
+            lwa,
             token_cache,
             deliveries,
             RefreshPolicy {

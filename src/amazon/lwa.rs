@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use zeroize::{Zeroize, Zeroizing};
 
 /// `POST /auth/o2/token` as received.
 #[derive(Debug, Default)]
@@ -17,14 +18,34 @@ pub struct TokenRequest {
     pub scope: Option<String>,
 }
 
-/// LWA's success body.
+/// LWA's success body. The tokens are secrets: `Debug` shows neither, and they are wiped on
+/// drop; serializing (the emulator's answer) is the one way out.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TokenResponse {
-    pub access_token: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub refresh_token: Option<String>,
+    #[serde(serialize_with = "reveal")]
+    pub access_token: SecretString,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "reveal_some",
+        default
+    )]
+    pub refresh_token: Option<SecretString>,
     pub token_type: String,
     pub expires_in: u64,
+}
+
+fn reveal<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
+}
+
+fn reveal_some<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => serializer.serialize_some(secret.expose_secret()),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// LWA's error body.
@@ -79,13 +100,25 @@ pub fn parse_token_request(
     let text = std::str::from_utf8(body)
         .map_err(|_| ErrorBody::new("invalid_request", "The request body is not valid UTF-8."))?;
     let mut fields = parse_lenient_form(text);
-    Ok(TokenRequest {
+    let request = TokenRequest {
         grant_type: fields.remove("grant_type"),
-        refresh_token: fields.remove("refresh_token").map(SecretString::from),
+        refresh_token: fields.remove("refresh_token").map(secret),
         client_id: fields.remove("client_id"),
-        client_secret: fields.remove("client_secret").map(SecretString::from),
+        client_secret: fields.remove("client_secret").map(secret),
         scope: fields.remove("scope").map(|s| s.replace('+', " ")),
-    })
+    };
+    // Whatever else was sent (a secret under a misspelt name, say) is wiped too.
+    fields.values_mut().for_each(Zeroize::zeroize);
+    Ok(request)
+}
+
+/// A decoded field as a secret: copied once into a buffer of its exact size (turning the
+/// `String` itself into one could move it and leave the old bytes behind), then the `String`
+/// is wiped.
+fn secret(mut decoded: String) -> SecretString {
+    let secret = SecretString::from(Box::<str>::from(decoded.as_str()));
+    decoded.zeroize();
+    secret
 }
 
 /// A form body, decoded leniently: `%XX` escapes are decoded, anything else (such as a raw `|`)
@@ -102,6 +135,8 @@ pub fn parse_lenient_form(body: &str) -> HashMap<String, String> {
     fields
 }
 
+/// Decodes into one buffer that is never reallocated (it cannot grow past `text`'s length), and
+/// becomes the `String` itself unless it is not UTF-8, in which case it is wiped.
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -117,32 +152,50 @@ fn percent_decode(text: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    match String::from_utf8(out) {
+        Ok(decoded) => decoded,
+        Err(err) => {
+            let raw = Zeroizing::new(err.into_bytes());
+            String::from_utf8_lossy(&raw).into_owned()
+        }
+    }
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Encodes a form body properly (what the broker sends to LWA).
-pub fn encode_form(fields: &[(&str, &str)]) -> String {
-    fields
+/// Encodes a form body properly (what the broker sends to LWA). The fields hold secrets, so the
+/// body is written into one buffer, allocated once at its greatest possible size (no
+/// reallocation leaves a copy behind, no intermediate strings), and wiped when dropped.
+pub fn encode_form(fields: &[(&str, &str)]) -> Zeroizing<String> {
+    let most = fields
         .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+        .map(|(k, v)| 3 * (k.len() + v.len()) + 2)
+        .sum();
+    let mut out = Zeroizing::new(String::with_capacity(most));
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        percent_encode_into(&mut out, name);
+        out.push('=');
+        percent_encode_into(&mut out, value);
+    }
+    out
 }
 
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+fn percent_encode_into(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
             out.push(byte as char);
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xf)] as char);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -189,6 +242,58 @@ mod tests {
         .unwrap();
         assert_eq!(parsed.grant_type.as_deref(), Some("client_credentials"));
         assert!(parse_token_request(Some("application/json"), b"{nope").is_err());
+    }
+
+    #[test]
+    fn a_token_response_does_not_print_its_tokens() {
+        let response: TokenResponse = serde_json::from_str(
+            r#"{"access_token": "Atza|secret-access", "refresh_token": "Atzr|secret-refresh",
+                "token_type": "bearer", "expires_in": 3600}"#,
+        )
+        .unwrap();
+        let debug = format!("{response:?}");
+        assert!(
+            !debug.contains("secret-access") && !debug.contains("secret-refresh"),
+            "{debug}"
+        );
+        // Serializing (the emulator's answer) is the one way out.
+        let json = serde_json::to_string(&response).unwrap();
+        assert!(
+            json.contains("Atza|secret-access") && json.contains("Atzr|secret-refresh"),
+            "{json}"
+        );
+        let without: TokenResponse = serde_json::from_str(
+            r#"{"access_token": "Atza|x", "token_type": "bearer", "expires_in": 1}"#,
+        )
+        .unwrap();
+        assert!(!serde_json::to_string(&without)
+            .unwrap()
+            .contains("refresh_token"));
+    }
+
+    #[test]
+    fn form_bodies_are_encoded_in_one_buffer_of_their_greatest_size() {
+        let fields = [
+            ("a b", "x|y"),
+            ("c", "\u{e9}~.-_"),
+            ("secret", "Atzr|a+b/c="),
+        ];
+        let encoded = encode_form(&fields);
+        assert_eq!(
+            encoded.as_str(),
+            "a%20b=x%7Cy&c=%C3%A9~.-_&secret=Atzr%7Ca%2Bb%2Fc%3D"
+        );
+        let most: usize = fields
+            .iter()
+            .map(|(k, v)| 3 * (k.len() + v.len()) + 2)
+            .sum();
+        assert_eq!(encoded.capacity(), most, "allocated once, never grown");
+    }
+
+    #[test]
+    fn a_form_that_is_not_utf8_after_decoding_is_read_leniently() {
+        let fields = parse_lenient_form("a=%FF%41");
+        assert_eq!(fields["a"], "\u{fffd}A");
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! errors) are retried with jittered exponential backoff until the retry budget is spent; LWA's
 //! verdicts on the credentials (`invalid_grant`, `invalid_client`, …) are final. Every attempt is
 //! returned, so each can be recorded.
+//!
+//! The client follows the policy of `amazon::http`: no redirects, https unless loopback or
+//! allowed, answers read up to 64 KiB.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +14,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::amazon::http::{self, BodyError, Endpoint, MAX_RESPONSE_BYTES};
 use crate::amazon::lwa::{self, ErrorBody, TokenResponse};
 use crate::config::Settings;
 
@@ -63,21 +67,34 @@ pub struct Attempt {
 
 pub struct LwaClient {
     http: reqwest::Client,
-    endpoint: String,
+    endpoint: Endpoint,
     request_timeout: Duration,
     budget: Duration,
 }
 
 impl LwaClient {
+    /// Refuses an endpoint the policy of `amazon::http` does not allow, with a message that
+    /// names the setting.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(settings.lwa_connect_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("spvault/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let endpoint = http::endpoint(
+            "SPVAULT_LWA_ENDPOINT",
+            &settings.lwa_endpoint,
+            settings.amazon_allow_http,
+        )
+        .map_err(anyhow::Error::msg)?;
+        if endpoint.is_plain_http() {
+            tracing::warn!(
+                host = endpoint.url().host_str().unwrap_or_default(),
+                "LWA is reached over plain http: only an emulator should be"
+            );
+        }
+        let http = http::client(
+            &endpoint,
+            Duration::from_millis(settings.lwa_connect_timeout_ms),
+        )?;
         Ok(Self {
             http,
-            endpoint: settings.lwa_endpoint.clone(),
+            endpoint,
             request_timeout: Duration::from_millis(settings.lwa_request_timeout_ms.max(1)),
             budget: Duration::from_millis(settings.lwa_retry_budget_ms),
         })
@@ -143,15 +160,17 @@ impl LwaClient {
             Grant::RefreshToken(token) => fields.push(("refresh_token", token.expose_secret())),
             Grant::ClientCredentials { scope } => fields.push(("scope", scope)),
         }
-        let body = zeroize::Zeroizing::new(lwa::encode_form(&fields));
+        // The body holds the client secret and refresh token: it is handed over as the buffer
+        // itself, wiped when the request is done with it, never copied into a plain String.
+        let body = reqwest::Body::from(bytes::Bytes::from_owner(lwa::encode_form(&fields)));
         let sent = self
             .http
-            .post(&self.endpoint)
+            .post(self.endpoint.url().clone())
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded;charset=UTF-8",
             )
-            .body(body.as_str().to_owned())
+            .body(body)
             .timeout(timeout)
             .send()
             .await;
@@ -171,22 +190,34 @@ impl LwaClient {
 
 async fn read_response(response: reqwest::Response) -> Result<LwaToken, Failure> {
     let status = response.status();
+    // A redirect is never followed (the request carries the credentials; see `amazon::http`).
+    // It is not LWA's verdict on the credentials, so it must not mark a seller or application
+    // as rejected; it is treated as a transient failure: retried within the budget (each
+    // attempt goes to the configured endpoint only, so retrying reveals nothing more), then a
+    // still-valid cached token is served or the caller gets `503 upstream_unavailable`. Each
+    // attempt is recorded as `http_3xx`, so the trail shows what happened. Nothing is minted.
+    if status.is_redirection() {
+        return Err(Failure::Transient(format!("http_{}", status.as_u16())));
+    }
     // 408: the server gave up waiting for the request (actix, for one, says so when its workers
     // were too busy to read it in time); the request itself was fine.
     let transient_status = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
-    let bytes = match response.bytes().await {
+    let bytes = match http::read_body(response, MAX_RESPONSE_BYTES).await {
         Ok(bytes) => bytes,
-        Err(err) if err.is_timeout() => return Err(Failure::Transient("timeout".into())),
-        Err(_) => return Err(Failure::Transient("response_interrupted".into())),
+        Err(BodyError::TooLarge) => return Err(Failure::Transient("response_too_large".into())),
+        Err(BodyError::TimedOut) => return Err(Failure::Transient("timeout".into())),
+        Err(BodyError::Interrupted) => {
+            return Err(Failure::Transient("response_interrupted".into()))
+        }
     };
     if status.is_success() {
         return match serde_json::from_slice::<TokenResponse>(&bytes) {
-            Ok(body) if body.access_token.starts_with("Atza|") => {
+            Ok(body) if body.access_token.expose_secret().starts_with("Atza|") => {
                 // LWA's tokens live an hour; a lifetime of none or of more than a day is not
                 // an answer to trust.
                 match u32::try_from(body.expires_in) {
                     Ok(expires_in @ 1..=MAX_LIFETIME_SECS) => Ok(LwaToken {
-                        access_token: SecretString::from(body.access_token),
+                        access_token: body.access_token,
                         expires_in,
                     }),
                     _ => Err(Failure::Transient("malformed_response".into())),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::lwa_error;
@@ -318,8 +318,8 @@ impl EmulatorState {
     fn issue(&self, refresh_token: Option<String>) -> TokenResponse {
         let random = crate::crypto::random_bytes::<48>();
         TokenResponse {
-            access_token: format!("Atza|{}", URL_SAFE_NO_PAD.encode(random)),
-            refresh_token,
+            access_token: format!("Atza|{}", URL_SAFE_NO_PAD.encode(random)).into(),
+            refresh_token: refresh_token.map(SecretString::from),
             token_type: "bearer".into(),
             expires_in: self.lifetime_secs.load(Ordering::Relaxed),
         }

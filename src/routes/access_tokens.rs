@@ -1,7 +1,7 @@
 //! `POST /v1/sellers/{id}/access-token` and `POST /v1/applications/{id}/grantless-token`
 //! (tenant keys with scope `tokens`).
 
-use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{parse_fields, JsonBody, OptionalJsonBody};
+use super::revealing;
 use crate::auth::{client_address, TenantCaller, TokensScope};
 use crate::domain::GRANTLESS_SCOPES;
 use crate::error::ApiError;
@@ -82,10 +83,7 @@ pub fn requester(
 }
 
 fn no_store(delivered: &Delivered) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(AccessToken::from_delivered(delivered))
+    revealing(StatusCode::OK).json(AccessToken::from_delivered(delivered))
 }
 
 /// A seller's access token: from the cache, or exchanged at LWA. Recorded before it is returned.

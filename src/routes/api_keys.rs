@@ -1,5 +1,6 @@
 //! `/v1/api-keys` (tenant keys with scope `admin`).
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -8,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{parse_fields, plausible_time, JsonBody, PageQuery};
-use super::no_content;
+use super::{no_content, revealing};
 use crate::auth::{AdminScope, TenantCaller};
 use crate::domain::{DisplayName, Page, Scope, Scopes};
 use crate::error::ApiError;
@@ -119,7 +120,7 @@ pub async fn create(
     };
     let issued =
         tenancy::issue_key(&vault, &caller.actor(&request_id), caller.tenant_id, spec).await?;
-    Ok(HttpResponse::Created().json(CreatedApiKey::from(issued)))
+    Ok(revealing(StatusCode::CREATED).json(CreatedApiKey::from(issued)))
 }
 
 /// Lists the tenant's keys (revoked ones too), newest first.

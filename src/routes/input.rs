@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use zeroize::Zeroize;
 
 use crate::domain::{Cursor, Limit};
 use crate::error::{ApiError, FieldError};
@@ -56,7 +57,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let body = read_body(req, payload);
         Box::pin(async move {
             let bytes = body.await?;
-            parse_json(&bytes).map(JsonBody)
+            let parsed = parse_json(&bytes);
+            wipe(bytes);
+            parsed.map(JsonBody)
         })
     }
 }
@@ -78,8 +81,18 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T
                 return Ok(OptionalJsonBody(T::default()));
             }
             require_json(is_json)?;
-            parse_json(&bytes).map(OptionalJsonBody)
+            let parsed = parse_json(&bytes);
+            wipe(bytes);
+            parsed.map(OptionalJsonBody)
         })
+    }
+}
+
+/// Wipes a request body once it is parsed (bodies carry client secrets, refresh tokens and API
+/// keys), unless something else still shares its buffer.
+pub(crate) fn wipe(body: Bytes) {
+    if let Ok(mut owned) = body.try_into_mut() {
+        owned.as_mut().zeroize();
     }
 }
 

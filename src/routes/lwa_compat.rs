@@ -13,7 +13,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::access_tokens::requester;
-use super::input::read_limited;
+use super::input::{read_limited, wipe};
+use super::revealing;
 use crate::amazon::lwa::{self, ErrorBody, TokenRequest};
 use crate::auth::{client_address, limit_tenant, Authenticator, Principal};
 use crate::domain::{ClientId, Scope, GRANTLESS_SCOPES};
@@ -107,8 +108,10 @@ pub async fn token(
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let request =
-            lwa::parse_token_request(content_type, &body).map_err(LwaError::bad_request)?;
+        let request = lwa::parse_token_request(content_type, &body);
+        // The body held the API key: wiped now that the request holds it in secret types.
+        wipe(body);
+        let request = request.map_err(LwaError::bad_request)?;
         serve(
             &req,
             &request_id,
@@ -206,13 +209,10 @@ async fn serve(
 }
 
 fn success(delivered: &Delivered, refresh_token: Option<&str>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(Success {
-            access_token: delivered.access_token.expose_secret(),
-            refresh_token,
-            token_type: "bearer",
-            expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
-        })
+    revealing(StatusCode::OK).json(Success {
+        access_token: delivered.access_token.expose_secret(),
+        refresh_token,
+        token_type: "bearer",
+        expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
+    })
 }

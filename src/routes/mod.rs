@@ -17,8 +17,9 @@ pub mod whoami;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{HttpServiceFactory, ServiceRequest};
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpMessage, HttpResponse, Resource};
+use actix_web::{web, HttpMessage, HttpResponse, HttpResponseBuilder, Resource};
 
 use crate::auth::require_key;
 use crate::error::ApiError;
@@ -146,6 +147,16 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+/// The start of a response that reveals a secret (an access token, a new API key): no cache,
+/// shared or private, may keep it.
+pub(crate) fn revealing(status: StatusCode) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    response
 }
 
 /// `204 No Content`.

@@ -1,5 +1,6 @@
 //! `/v1/tenants` (operator keys only).
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use uuid::Uuid;
 
 use super::api_keys::CreatedApiKey;
 use super::input::{parse_fields, JsonBody, PageQuery};
-use super::no_content;
+use super::{no_content, revealing};
 use crate::auth::OperatorCaller;
 use crate::domain::{DisplayName, Page, TenantName};
 use crate::error::ApiError;
@@ -75,7 +76,7 @@ pub async fn create(
     let key_name = DisplayName::parse("admin").map_err(anyhow::Error::msg)?;
     let (tenant, key) =
         tenancy::create_tenant(&vault, &caller.actor(&request_id), &name, &key_name).await?;
-    Ok(HttpResponse::Created().json(CreatedTenant {
+    Ok(revealing(StatusCode::CREATED).json(CreatedTenant {
         tenant: tenant.into(),
         admin_key: key.into(),
     }))

@@ -42,6 +42,23 @@ async fn an_admin_creates_a_scoped_key_that_is_shown_once() {
 }
 
 #[tokio::test]
+async fn a_response_revealing_a_new_key_is_not_stored_by_caches() {
+    let app = spawn_app().await;
+    let (_, admin) = app.create_tenant("acme").await;
+    let response = app
+        .post(
+            "/v1/api-keys",
+            &admin.key,
+            &json!({"name": "billing-worker", "scopes": ["tokens"]}),
+        )
+        .await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let created = expect_status(response, StatusCode::CREATED).await;
+    assert!(created["key"].as_str().unwrap().starts_with("spv_"));
+}
+
+#[tokio::test]
 async fn keys_are_listed_with_cursors_and_only_the_tenants_own() {
     let app = spawn_app().await;
     let (_, admin) = app.create_tenant("acme").await;

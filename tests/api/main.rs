@@ -11,6 +11,7 @@ mod errors;
 mod exchanges;
 mod helpers;
 mod invalidation;
+mod lwa_client;
 mod lwa_compat;
 mod lwa_emulator;
 mod operations;

@@ -1,6 +1,6 @@
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{expect_status, spawn_app};
+use crate::helpers::{expect_status, random_hex, spawn_app};
 
 #[tokio::test]
 async fn healthz_says_ok() {
@@ -119,4 +119,29 @@ async fn replicas_starting_together_on_a_new_database_do_not_trip_over_each_othe
         let ready: bool = spvault::db::migrations_applied(app.pool()).await.unwrap();
         assert!(ready);
     }
+}
+
+#[tokio::test]
+async fn made_up_methods_do_not_become_metric_labels() {
+    let app = spawn_app().await;
+    let made_up: Vec<String> = (0..3)
+        .map(|i| format!("SPVX{}{i}", random_hex(4).to_uppercase()))
+        .collect();
+    for method in &made_up {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        for path in ["/healthz", "/v1/tenants", "/no/such/route"] {
+            let response = app.request(method.clone(), path).send().await.unwrap();
+            assert!(response.status().is_client_error(), "{method} {path}");
+        }
+    }
+    let response = app.request(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let metrics = response.text().await.unwrap();
+    for method in &made_up {
+        assert!(!metrics.contains(method.as_str()), "{method} is a label");
+    }
+    assert!(
+        metrics.contains(r#"route="/healthz",method="other""#),
+        "counted as other"
+    );
 }

@@ -6,6 +6,21 @@ use serde_json::json;
 use crate::helpers::{expect_problem, expect_status, spawn_app};
 
 #[tokio::test]
+async fn a_response_revealing_the_first_admin_key_is_not_stored_by_caches() {
+    let app = spawn_app().await;
+    let response = app
+        .post("/v1/tenants", &app.operator_key, &json!({"name": "acme"}))
+        .await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let body = expect_status(response, StatusCode::CREATED).await;
+    assert!(body["admin_key"]["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("spv_"));
+}
+
+#[tokio::test]
 async fn creating_a_tenant_returns_it_with_a_first_admin_key() {
     let app = spawn_app().await;
     let response = app
