@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use crate::amazon::lwa_client::LwaClient;
-use crate::auth::{self, Authenticator, TenantRateLimit};
+use crate::auth::{self, Authenticator, TenantRateLimit, TrustedProxies};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
@@ -55,6 +55,7 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keyring = settings.keyring()?;
+        let trusted_proxies = web::Data::new(TrustedProxies::from_settings(&settings)?);
         crate::metrics::install();
         let pool = prepare_database(&settings).await?;
         let readiness = Arc::new(Readiness::default());
@@ -124,6 +125,7 @@ impl Application {
                 .app_data(broker_data.clone())
                 .app_data(compat.clone())
                 .app_data(rate_limit.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(vault.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)

@@ -18,3 +18,4 @@ mod sellers;
 mod tenants;
 mod token_trail;
 mod tokens;
+mod trusted_proxies;
