@@ -36,9 +36,13 @@ pub struct Settings {
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     pub db_max_connections: u32,
-    /// Failed authentications from one client address (or for one key id) before it is limited.
+    /// Failed authentications from one client address (IPv6: one /64) before it is limited.
     pub auth_failure_limit: u32,
     pub auth_failure_window_seconds: u64,
+    /// Load balancers whose `X-Forwarded-For` is believed: IP addresses and CIDR networks,
+    /// comma-separated (parsed by `auth::TrustedProxies`). None by default: the client is the
+    /// TCP peer.
+    pub trusted_proxies: Option<String>,
     /// How long a key that verified is remembered without running argon2 again.
     pub key_cache_seconds: u64,
     pub audit_retention_days: u32,
@@ -274,6 +278,24 @@ mod tests {
                 err.contains("AMAZON_ALLOW_HTTP") && err.contains("boolean"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_comma_separated_list() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert_eq!(Settings::load(None).unwrap().trusted_proxies, None);
+            jail.set_env("SPVAULT_TRUSTED_PROXIES", "10.0.0.0/8,2001:db8::/32");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(
+                s.trusted_proxies.as_deref(),
+                Some("10.0.0.0/8,2001:db8::/32")
+            );
+            jail.set_env("SPVAULT_TRUSTED_PROXIES", "192.0.2.7");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(s.trusted_proxies.as_deref(), Some("192.0.2.7"));
             Ok(())
         });
     }

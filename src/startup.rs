@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use crate::amazon::lwa_client::LwaClient;
-use crate::auth::{self, Authenticator, TenantRateLimit};
+use crate::auth::{self, Authenticator, TenantRateLimit, TrustedProxies};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
@@ -57,6 +57,7 @@ impl Application {
         let keyring = settings.keyring()?;
         // Before anything is touched: an endpoint the policy refuses stops the start.
         let lwa = LwaClient::new(&settings)?;
+        let trusted_proxies = web::Data::new(TrustedProxies::from_settings(&settings)?);
         crate::metrics::install();
         let pool = prepare_database(&settings).await?;
         let readiness = Arc::new(Readiness::default());
@@ -140,6 +141,7 @@ impl Application {
                 .app_data(broker_data.clone())
                 .app_data(compat.clone())
                 .app_data(rate_limit.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(vault.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)

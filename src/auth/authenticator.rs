@@ -148,6 +148,10 @@ impl Authenticator {
             }
             None => {
                 metrics::key_cache("miss");
+                // A limited address waits for nothing, not even another request's verification.
+                if let Some(wait) = self.limiter.blocked_for(address) {
+                    return Err(rate_limited(wait));
+                }
                 let flight = self
                     .verifying
                     .get_with(fingerprint, || Arc::new(tokio::sync::Mutex::new(())));
@@ -176,30 +180,27 @@ impl Authenticator {
         fingerprint: [u8; 32],
         address: IpAddr,
     ) -> Result<Uuid, ApiError> {
-        if let Some(wait) = self.limiter.address_blocked_for(address) {
+        if let Some(wait) = self.limiter.blocked_for(address) {
             return Err(rate_limited(wait));
         }
         let Some(presented) = PresentedKey::parse(token) else {
-            self.limiter.record_failure(address, None);
+            self.limiter.record_failure(address);
             return Err(ApiError::Unauthenticated);
         };
-        if let Some(wait) = self.limiter.key_blocked_for(presented.id) {
-            return Err(rate_limited(wait));
-        }
         let generation = self.generation.load(Ordering::Acquire);
         let row = api_keys::find_key_credential(&self.pool, presented.id).await?;
         // A revoked or expired key fails without argon2; an unknown one costs the same as a
         // wrong one, so timing does not tell which key ids exist.
         let hash = match &row {
             Some(row) if row.revoked || is_expired(row.expires_at) => {
-                self.limiter.record_failure(address, Some(presented.id));
+                self.limiter.record_failure(address);
                 return Err(ApiError::Unauthenticated);
             }
             Some(row) => Some(row.key_hash.clone()),
             None => None,
         };
         if !self.verify_hash(hash, presented.key).await? {
-            self.limiter.record_failure(address, Some(presented.id));
+            self.limiter.record_failure(address);
             return Err(ApiError::Unauthenticated);
         }
         let row = row.expect("a key that verified has a row");

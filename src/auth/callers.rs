@@ -9,7 +9,6 @@
 
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -18,6 +17,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use uuid::Uuid;
 
+use super::client_address::client_address;
 use super::{Authenticator, Principal, TenantRateLimit};
 use crate::domain::Scope;
 use crate::error::ApiError;
@@ -71,12 +71,6 @@ impl RequiredScope for TokensScope {
 }
 impl RequiredScope for AuditScope {
     const SCOPE: Scope = Scope::Audit;
-}
-
-/// The client's address: the TCP peer. (Headers such as `X-Forwarded-For` are not trusted.)
-pub fn client_address(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
 }
 
 /// The bearer token of the request, if the header is `Bearer <token>`.

@@ -8,14 +8,16 @@
 
 mod authenticator;
 mod callers;
+mod client_address;
 mod failure_limit;
 mod tenant_rate_limit;
 mod usage;
 
 pub use authenticator::{Authenticator, Principal, TenantPrincipal};
 pub use callers::{
-    client_address, limit_tenant, require_key, AdminScope, AnyCaller, AuditScope, OperatorCaller,
-    RequiredScope, TenantCaller, TokensScope,
+    limit_tenant, require_key, AdminScope, AnyCaller, AuditScope, OperatorCaller, RequiredScope,
+    TenantCaller, TokensScope,
 };
+pub use client_address::{client_address, TrustedProxies};
 pub use tenant_rate_limit::{rate_limit_headers, RateInfo, TenantRateLimit};
 pub use usage::UsageRecorder;

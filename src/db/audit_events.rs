@@ -5,12 +5,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::Limit;
+use crate::domain::{AuditActor, Limit};
 
+/// An event as its tenant reads it: never the operator key's id (`operator_key_id` is not read).
 #[derive(Debug, Clone)]
 pub struct AuditEventRow {
     pub id: Uuid,
     pub at: DateTime<Utc>,
+    pub actor: AuditActor,
     pub api_key_id: Option<Uuid>,
     pub action: String,
     pub resource_type: String,
@@ -19,10 +21,15 @@ pub struct AuditEventRow {
 }
 
 /// A change to record. Holds ids and names of actions only: never a secret.
+///
+/// `api_key_id` is only ever a key of `tenant_id` (with `actor: ApiKey`); an operator key's id
+/// goes to `operator_key_id` (with `actor: Operator`), which tenants never read.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent<'a> {
     pub tenant_id: Option<Uuid>,
+    pub actor: AuditActor,
     pub api_key_id: Option<Uuid>,
+    pub operator_key_id: Option<Uuid>,
     pub action: &'static str,
     pub resource_type: &'static str,
     pub resource_id: String,
@@ -34,11 +41,14 @@ pub async fn insert_audit_event(
     event: NewAuditEvent<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into audit_event (id, tenant_id, api_key_id, action, resource_type, resource_id, request_id)
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into audit_event (id, tenant_id, actor, api_key_id, operator_key_id, action,
+                                  resource_type, resource_id, request_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         Uuid::now_v7(),
         event.tenant_id,
+        event.actor.as_str(),
         event.api_key_id,
+        event.operator_key_id,
         event.action,
         event.resource_type,
         event.resource_id,
@@ -58,8 +68,9 @@ pub async fn insert_audit_events(
     let ids: Vec<Uuid> = resource_ids.iter().map(|_| Uuid::now_v7()).collect();
     let resources: Vec<String> = resource_ids.iter().map(Uuid::to_string).collect();
     let result = sqlx::query!(
-        "insert into audit_event (id, tenant_id, api_key_id, action, resource_type, resource_id, request_id)
-         select id, $2, $3, $4, $5, resource_id, $7
+        "insert into audit_event (id, tenant_id, actor, api_key_id, operator_key_id, action,
+                                  resource_type, resource_id, request_id)
+         select id, $2, $8, $3, $9, $4, $5, resource_id, $7
          from unnest($1::uuid[], $6::text[]) as e(id, resource_id)",
         &ids,
         event.tenant_id,
@@ -67,7 +78,9 @@ pub async fn insert_audit_events(
         event.action,
         event.resource_type,
         &resources,
-        event.request_id
+        event.request_id,
+        event.actor.as_str(),
+        event.operator_key_id
     )
     .execute(conn)
     .await?;
@@ -90,7 +103,8 @@ pub async fn list_audit_events(
 ) -> Result<Vec<AuditEventRow>, sqlx::Error> {
     sqlx::query_as!(
         AuditEventRow,
-        "select id, at, api_key_id, action, resource_type, resource_id, request_id
+        "select id, at, actor as \"actor: AuditActor\", api_key_id, action, resource_type,
+                resource_id, request_id
          from audit_event
          where tenant_id = $1 and id < $2
            and ($3::timestamptz is null or at >= $3)

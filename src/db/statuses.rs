@@ -1,12 +1,13 @@
-//! The credential statuses are stored as text; these let queries read and write them as the
-//! domain's enums (`status as "status: SellerStatus"`), so no code matches them as strings.
+//! The credential statuses and the audit trail's actors are stored as text; these let queries
+//! read and write them as the domain's enums (`status as "status: SellerStatus"`), so no code
+//! matches them as strings.
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
-use crate::domain::{ApplicationStatus, SellerStatus};
+use crate::domain::{ApplicationStatus, AuditActor, SellerStatus};
 
 macro_rules! stored_as_text {
     ($status:ty) => {
@@ -38,3 +39,4 @@ macro_rules! stored_as_text {
 
 stored_as_text!(SellerStatus);
 stored_as_text!(ApplicationStatus);
+stored_as_text!(AuditActor);

@@ -2,12 +2,14 @@
 //! values that passed the contract's rules. Parse errors are messages for a `422` field error.
 
 pub mod api_key;
+mod audit;
 mod credentials;
 mod names;
 mod pagination;
 mod scope;
 mod status;
 
+pub use audit::AuditActor;
 pub use credentials::{
     ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken, Region, SellingPartnerId,
     MAX_CREDENTIAL_BYTES,

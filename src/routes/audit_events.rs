@@ -8,19 +8,24 @@ use uuid::Uuid;
 
 use super::input::{parse_fields, parse_time, PageQuery};
 use crate::auth::{AuditScope, TenantCaller};
-use crate::domain::Page;
+use crate::domain::{AuditActor, Page};
 use crate::error::ApiError;
 use crate::workflows::trail::queries::{self, AuditEventRow, TimeRange};
 use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10", "at": "2026-11-28T12:00:00Z",
-    "api_key_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d11", "action": "api_key.created",
+    "actor": "api_key", "api_key_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d11", "action": "api_key.created",
     "resource_type": "api_key", "resource_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d12",
     "request_id": "req-42"}))]
 pub struct AuditEvent {
     pub id: Uuid,
     pub at: DateTime<Utc>,
+    /// Who made the change: `api_key` (a key of this tenant, named by `api_key_id`), `operator`
+    /// (the vault's operator; its key is not named, `api_key_id` is null) or `cli` (the vault's
+    /// command line, which acts with no key).
+    pub actor: AuditActor,
+    /// The key of this tenant that made the change; null unless `actor` is `api_key`.
     pub api_key_id: Option<Uuid>,
     /// `<resource>.<verb>`, such as `tenant.created` or `api_key.revoked`.
     pub action: String,
@@ -34,6 +39,7 @@ impl From<AuditEventRow> for AuditEvent {
         Self {
             id: row.id,
             at: row.at,
+            actor: row.actor,
             api_key_id: row.api_key_id,
             action: row.action,
             resource_type: row.resource_type,

@@ -52,6 +52,7 @@ async fn changes_are_recorded_with_actor_request_and_resource() {
         ]
     );
     let created = &events[2];
+    assert_eq!(created["actor"], "api_key");
     assert_eq!(created["api_key_id"], admin.id);
     assert_eq!(created["resource_type"], "api_key");
     assert_eq!(created["resource_id"], worker_id);
@@ -120,4 +121,69 @@ async fn a_tenant_sees_only_its_own_events() {
     app.create_key(&globex, &["tokens"]).await;
     let events = expect_status(app.get("/v1/audit-events", &acme.key).await, StatusCode::OK).await;
     assert_eq!(events["data"].as_array().unwrap().len(), 2);
+}
+
+/// Operator actions on a tenant go to that tenant's trail, which its `audit` keys read: they must
+/// say "the operator" without naming the operator's key (whose id a tenant could otherwise aim
+/// guesses or a lockout at).
+#[tokio::test]
+async fn a_tenant_never_reads_the_operators_key_id_in_its_trail() {
+    let app = spawn_app().await;
+    let (tenant, admin) = app.create_tenant("acme").await;
+    expect_status(
+        app.patch(
+            &format!("/v1/tenants/{}", tenant["id"].as_str().unwrap()),
+            &app.operator_key,
+            &json!({"name": "acme-2"}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let audit = app.create_key(&admin, &["audit"]).await;
+
+    let events = expect_status(
+        app.get("/v1/audit-events", &audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let events = events["data"].as_array().unwrap();
+    let summary: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("api_key.created", "api_key"),
+            ("tenant.updated", "operator"),
+            ("api_key.created", "operator"),
+            ("tenant.created", "operator"),
+        ]
+    );
+    assert_eq!(events[0]["api_key_id"], admin.id);
+    for event in &events[1..] {
+        assert!(event["api_key_id"].is_null(), "{event}");
+    }
+    let operator_id = app.operator_key.strip_prefix("spv_").unwrap();
+    let operator_id = uuid::Uuid::parse_str(operator_id.split('_').next().unwrap()).unwrap();
+    let text = serde_json::to_string(events).unwrap();
+    assert!(!text.contains(&operator_id.to_string()), "{text}");
+    assert!(!text.contains(&operator_id.simple().to_string()), "{text}");
+
+    // The OpenAPI document says what each actor means.
+    let document = expect_status(
+        app.request(reqwest::Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let schemas = &document["components"]["schemas"];
+    assert!(schemas["AuditEvent"]["properties"]["actor"].is_object());
+    assert_eq!(
+        schemas["AuditActor"]["enum"],
+        json!(["api_key", "operator", "cli"])
+    );
 }

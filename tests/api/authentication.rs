@@ -284,34 +284,65 @@ async fn failed_authentications_are_limited_per_address_but_known_keys_keep_work
     expect_status(app.get(ADMIN_ROUTE, &admin.key).await, StatusCode::OK).await;
 }
 
+/// The limit is per address, never per key id: failures others send with a key's id do not lock
+/// that key out. (This test asserted the opposite, a per-key-id lockout, before issue 12.)
 #[tokio::test]
-async fn failed_authentications_are_limited_per_key_id_across_addresses() {
+async fn failures_sent_by_others_never_lock_a_key_out() {
     let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
     let (_, admin) = app.create_tenant("acme").await;
     let (prefix, _) = admin.key.rsplit_once('_').unwrap();
     let wrong = format!("{prefix}_{}", "D".repeat(43));
-    let client_from = |ip: &str| {
+    let from = |ip: &str, key: &str| {
         reqwest::Client::builder()
             .local_address(Some(ip.parse().unwrap()))
             .build()
             .unwrap()
+            .get(format!("{}{ADMIN_ROUTE}", app.address))
+            .bearer_auth(key)
+            .send()
     };
     for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
-        let response = client_from(ip)
-            .get(format!("{}{ADMIN_ROUTE}", app.address))
-            .bearer_auth(&wrong)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        for _ in 0..3 {
+            let response = from(ip, &wrong).await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        // Each of those addresses is limited now…
+        let response = from(ip, &wrong).await.unwrap();
+        expect_problem(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     }
-    let response = client_from("127.0.0.5")
-        .get(format!("{}{ADMIN_ROUTE}", app.address))
-        .bearer_auth(&wrong)
-        .send()
-        .await
-        .unwrap();
-    expect_problem(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // …but the key itself is not: its holder, elsewhere, is let in.
+    expect_status(from("127.0.0.5", &admin.key).await.unwrap(), StatusCode::OK).await;
+    // And a key known to be valid keeps working from a limited address too.
+    expect_status(from("127.0.0.2", &admin.key).await.unwrap(), StatusCode::OK).await;
+}
+
+/// A tenant knows the operator key's id (it used to be in its audit trail, and key ids are not
+/// secret). Sending bad secrets with that id must not keep the operator out.
+#[tokio::test]
+async fn a_hostile_tenant_cannot_lock_out_the_operator_key() {
+    let app = spawn_app_with(|s| s.auth_failure_limit = 3).await;
+    app.create_tenant("acme").await;
+    // An operator key this process has not verified yet.
+    let operator = app.create_operator_key("second-operator").await;
+    let (prefix, _) = operator.rsplit_once('_').unwrap();
+    let forged = format!("{prefix}_{}", "E".repeat(43));
+    let from = |ip: &str, key: &str| {
+        reqwest::Client::builder()
+            .local_address(Some(ip.parse().unwrap()))
+            .build()
+            .unwrap()
+            .get(format!("{}/v1/tenants", app.address))
+            .bearer_auth(key)
+            .send()
+    };
+    for _ in 0..20 {
+        let status = from("127.0.0.2", &forged).await.unwrap().status();
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&status),
+            "{status}"
+        );
+    }
+    expect_status(from("127.0.0.3", &operator).await.unwrap(), StatusCode::OK).await;
 }
 
 async fn wait_for_listener(app: &TestApp) {

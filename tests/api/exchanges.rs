@@ -78,6 +78,14 @@ async fn a_token_inside_the_refresh_ahead_window_is_served_at_once_and_replaced_
     );
     let first = token(&app, &world).await;
     assert_eq!(first["source"], "lwa");
+    // Its replacement lives an hour, beyond the window: one refresh, not one after another.
+    behave(
+        &app,
+        Behaviour {
+            token_lifetime_secs: Some(3600),
+            ..Behaviour::default()
+        },
+    );
 
     let second = token(&app, &world).await;
     assert_eq!(second["source"], "cache");

@@ -21,4 +21,5 @@ mod sellers;
 mod tenants;
 mod token_trail;
 mod tokens;
+mod trusted_proxies;
 mod workflows;

@@ -13,14 +13,28 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::db::audit_events::{insert_audit_event, insert_audit_events, NewAuditEvent};
+use crate::domain::AuditActor;
 
-/// Who is acting, for the record: the tenant whose trail it goes to, the key, the request.
+/// Who is acting, for the record: the tenant whose trail it goes to, who it is, the request.
+///
+/// A tenant reads its own trail (`GET /v1/audit-events`), so what is written there names only
+/// that tenant's own keys: an operator acting on a tenant is recorded as `operator`, its key's id
+/// kept apart where no tenant reads it (see `db::audit_events::NewAuditEvent`).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub tenant_id: Option<Uuid>,
-    /// `None` for the command line, which acts without a key.
-    pub api_key_id: Option<Uuid>,
-    pub request_id: String,
+    tenant_id: Option<Uuid>,
+    who: Who,
+    request_id: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    /// A key of the tenant whose trail this is.
+    TenantKey(Uuid),
+    /// An operator key.
+    Operator(Uuid),
+    /// The command line, acting with no key.
+    CommandLine,
 }
 
 impl Actor {
@@ -28,16 +42,16 @@ impl Actor {
     pub fn tenant_key(tenant_id: Uuid, api_key_id: Uuid, request_id: impl Into<String>) -> Self {
         Self {
             tenant_id: Some(tenant_id),
-            api_key_id: Some(api_key_id),
+            who: Who::TenantKey(api_key_id),
             request_id: request_id.into(),
         }
     }
 
     /// An operator key (it acts on tenants, and its actions go to their trails).
-    pub fn operator_key(api_key_id: Uuid, request_id: impl Into<String>) -> Self {
+    pub fn operator_key(operator_key_id: Uuid, request_id: impl Into<String>) -> Self {
         Self {
             tenant_id: None,
-            api_key_id: Some(api_key_id),
+            who: Who::Operator(operator_key_id),
             request_id: request_id.into(),
         }
     }
@@ -46,7 +60,7 @@ impl Actor {
     pub fn command_line(tenant_id: Option<Uuid>, request_id: &str) -> Self {
         Self {
             tenant_id,
-            api_key_id: None,
+            who: Who::CommandLine,
             request_id: request_id.to_owned(),
         }
     }
@@ -59,6 +73,31 @@ impl Actor {
         }
     }
 
+    /// The event as it is stored: a tenant key's id in `api_key_id`, an operator key's only in
+    /// `operator_key_id`.
+    fn event(
+        &self,
+        action: &'static str,
+        resource_type: &'static str,
+        resource_id: String,
+    ) -> NewAuditEvent<'_> {
+        let (actor, api_key_id, operator_key_id) = match self.who {
+            Who::TenantKey(id) => (AuditActor::ApiKey, Some(id), None),
+            Who::Operator(id) => (AuditActor::Operator, None, Some(id)),
+            Who::CommandLine => (AuditActor::Cli, None, None),
+        };
+        NewAuditEvent {
+            tenant_id: self.tenant_id,
+            actor,
+            api_key_id,
+            operator_key_id,
+            action,
+            resource_type,
+            resource_id,
+            request_id: &self.request_id,
+        }
+    }
+
     pub async fn record(
         &self,
         conn: &mut PgConnection,
@@ -68,14 +107,7 @@ impl Actor {
     ) -> Result<(), sqlx::Error> {
         insert_audit_event(
             conn,
-            NewAuditEvent {
-                tenant_id: self.tenant_id,
-                api_key_id: self.api_key_id,
-                action,
-                resource_type,
-                resource_id: resource_id.to_string(),
-                request_id: &self.request_id,
-            },
+            self.event(action, resource_type, resource_id.to_string()),
         )
         .await
     }
@@ -90,14 +122,7 @@ impl Actor {
     ) -> Result<(), sqlx::Error> {
         insert_audit_events(
             conn,
-            NewAuditEvent {
-                tenant_id: self.tenant_id,
-                api_key_id: self.api_key_id,
-                action,
-                resource_type,
-                resource_id: String::new(),
-                request_id: &self.request_id,
-            },
+            self.event(action, resource_type, String::new()),
             resource_ids,
         )
         .await
