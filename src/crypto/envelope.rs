@@ -61,7 +61,7 @@ impl DataKey {
 
     /// The data key itself as an AES key: only for opening version 1 ciphertexts.
     fn legacy_cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.expose_secret()))
+        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*self.0.expose_secret()))
     }
 
     /// The AES key for `purpose` in `period`, derived with HKDF-SHA-256.
@@ -71,7 +71,7 @@ impl DataKey {
         Hkdf::<Sha256>::new(None, self.0.expose_secret())
             .expand(info.as_bytes(), subkey.as_mut_slice())
             .expect("32 bytes is a valid HKDF-SHA-256 output length");
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(subkey.as_slice()))
+        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*subkey))
     }
 
     /// The keyed fingerprint of an access token: HMAC-SHA-256 under a subkey of this data key,
@@ -157,7 +157,7 @@ fn seal_with(cipher: &Aes256Gcm, aad: &str, plaintext: &[u8]) -> Vec<u8> {
     let nonce_bytes = super::random_bytes::<NONCE_LEN>();
     let ciphertext = cipher
         .encrypt(
-            Nonce::from_slice(&nonce_bytes),
+            &Nonce::from(nonce_bytes),
             Payload {
                 msg: plaintext,
                 aad: aad.as_bytes(),
@@ -186,7 +186,7 @@ fn open_with(
     let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
     cipher
         .decrypt(
-            Nonce::from_slice(nonce),
+            &nonce_of(nonce)?,
             Payload {
                 msg: ciphertext,
                 aad: aad.as_bytes(),
@@ -196,8 +196,13 @@ fn open_with(
         .map_err(|_| CryptoError::DoesNotOpen)
 }
 
+/// A nonce read back from a ciphertext (its length was checked before).
+fn nonce_of(bytes: &[u8]) -> Result<Nonce<aes_gcm::aead::consts::U12>, CryptoError> {
+    Nonce::try_from(bytes).map_err(|_| CryptoError::DoesNotOpen)
+}
+
 fn master_cipher(master: &MasterKey) -> Aes256Gcm {
-    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(master.bytes()))
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*master.bytes()))
 }
 
 /// Wraps `data_key` for `tenant_id` under master key `master_key_id`.
@@ -239,7 +244,7 @@ pub fn seal(data_key: &DataKey, place: &Place, plaintext: &[u8]) -> Vec<u8> {
     let nonce_bytes = super::random_bytes::<NONCE_LEN>();
     let ciphertext = cipher
         .encrypt(
-            Nonce::from_slice(&nonce_bytes),
+            &Nonce::from(nonce_bytes),
             Payload {
                 msg: plaintext,
                 aad: place.subkey_associated_data(period).as_bytes(),
@@ -272,7 +277,7 @@ pub fn open(
             data_key
                 .subkey_cipher(place.purpose, period)
                 .decrypt(
-                    Nonce::from_slice(nonce),
+                    &nonce_of(nonce)?,
                     Payload {
                         msg: ciphertext,
                         aad: place.subkey_associated_data(period).as_bytes(),
@@ -369,7 +374,7 @@ mod tests {
         };
         assert!(open(&key, &as_credential, &sealed).is_err());
         // The subkeys of two days differ.
-        let nonce = Nonce::from_slice(&[0u8; NONCE_LEN]);
+        let nonce = &Nonce::from([0u8; NONCE_LEN]);
         let one = key
             .subkey_cipher(Purpose::CachedToken, period)
             .encrypt(nonce, b"x".as_slice())

@@ -4,7 +4,7 @@
 //! API keys is indexed by a fingerprint under a per-process random key, so a memory dump of the
 //! cache does not reveal (or let anyone test guesses of) the keys.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::Sha256;
 

@@ -20,14 +20,16 @@ pub use keyed::KeyedHasher;
 pub use keyring::{Keyring, MasterKey, MasterKeyId};
 pub use passwords::{hash_secret, verify_secret};
 
-use rand::RngCore;
+use rand::TryRng;
 
 // ---- randomness -----------------------------------------------------------------------------
 
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random number generator works");
     bytes
 }
 
@@ -36,5 +38,8 @@ pub fn random_below(bound: u64) -> u64 {
     if bound == 0 {
         return 0;
     }
-    rand::rngs::OsRng.next_u64() % bound
+    rand::rngs::SysRng
+        .try_next_u64()
+        .expect("the operating system's random number generator works")
+        % bound
 }

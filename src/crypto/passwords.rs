@@ -4,7 +4,8 @@
 
 use std::sync::LazyLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -15,10 +16,9 @@ fn argon2() -> Argon2<'static> {
 
 /// The PHC string of `secret` with a fresh salt.
 pub fn hash_secret(secret: &SecretString) -> String {
-    let salt = SaltString::encode_b64(&super::random_bytes::<16>())
-        .expect("16 bytes is a valid salt length");
+    let salt = super::random_bytes::<16>();
     argon2()
-        .hash_password(secret.expose_secret().as_bytes(), &salt)
+        .hash_password_with_salt(secret.expose_secret().as_bytes(), &salt)
         .expect("hashing with valid parameters cannot fail")
         .to_string()
 }
