@@ -145,3 +145,30 @@ async fn made_up_methods_do_not_become_metric_labels() {
         "counted as other"
     );
 }
+
+#[tokio::test]
+async fn docs_without_a_trailing_slash_redirects_to_the_page() {
+    let app = spawn_app().await;
+    let not_following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for method in [Method::GET, Method::HEAD] {
+        let response = not_following
+            .request(method.clone(), format!("{}/docs", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::PERMANENT_REDIRECT,
+            "{method}"
+        );
+        assert_eq!(response.headers()["location"], "/docs/", "{method}");
+    }
+    // A browser following it lands on the page.
+    let page = app.request(Method::GET, "/docs").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.url().path(), "/docs/");
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
+}
