@@ -54,6 +54,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let keyring = settings.keyring()?;
         // Before anything is touched: an endpoint the policy refuses stops the start.
         let lwa = LwaClient::new(&settings)?;

@@ -13,9 +13,12 @@ const BATCH: i64 = 5_000;
 const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// One round: partitions ahead, old months dropped, old rows deleted in batches.
-pub async fn enforce(pool: &PgPool, retention_days: u32) -> Result<u64, sqlx::Error> {
+pub async fn enforce(pool: &PgPool, retention_days: u32) -> anyhow::Result<u64> {
     token_trail::ensure_partitions(pool).await?;
-    let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+    // Settings keep the days within reason; a date out of range is an error, never a panic.
+    let cutoff = chrono::TimeDelta::try_days(i64::from(retention_days))
+        .and_then(|retention| Utc::now().checked_sub_signed(retention))
+        .ok_or_else(|| anyhow::anyhow!("a retention of {retention_days} days is out of range"))?;
     let dropped = token_trail::drop_partitions_before(pool, cutoff).await?;
     if dropped > 0 {
         tracing::info!(
