@@ -4,7 +4,6 @@
 //! back.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -82,22 +81,39 @@ impl Caches {
     }
 }
 
-pub async fn run(pool: PgPool, caches: Caches) {
-    loop {
-        if let Err(err) = listen(&pool, &caches).await {
-            tracing::warn!(error = %err, "invalidation listener lost its connection; reconnecting");
-        }
-        caches.listener_changed(false);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+/// Listens until the connection is lost (the only way it ends: always an error), calling
+/// `connected` once it listens. The caches are told when it listens and when it stops, however
+/// it stops (an error, a panic, being cancelled). Run again by its supervisor (see `startup`).
+pub async fn listen_once(
+    pool: PgPool,
+    caches: Caches,
+    connected: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let _stopped = Disconnected(&caches);
+    listen(&pool, &caches, connected).await?;
+    anyhow::bail!("the listener's connection was lost")
+}
+
+/// Tells the caches, when dropped, that the listener stopped.
+struct Disconnected<'a>(&'a Caches);
+
+impl Drop for Disconnected<'_> {
+    fn drop(&mut self) {
+        self.0.listener_changed(false);
     }
 }
 
-async fn listen(pool: &PgPool, caches: &Caches) -> Result<(), sqlx::Error> {
+async fn listen(
+    pool: &PgPool,
+    caches: &Caches,
+    connected: impl FnOnce(),
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     caches.listener_changed(true);
+    connected();
     loop {
-        // `try_recv` returns `None` when the connection was lost; `run` reconnects.
+        // `try_recv` returns `None` when the connection was lost.
         let Some(notification) = listener.try_recv().await? else {
             return Ok(());
         };

@@ -17,4 +17,4 @@ pub use callers::{
     RequiredScope, TenantCaller, TokensScope,
 };
 pub use tenant_rate_limit::{rate_limit_headers, RateInfo, TenantRateLimit};
-pub use usage::UsageRecorder;
+pub use usage::{UsageRecorder, FLUSH_INTERVAL as USAGE_FLUSH_INTERVAL};
