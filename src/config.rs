@@ -45,6 +45,7 @@ pub struct Settings {
     pub trusted_proxies: Option<String>,
     /// How long a key that verified is remembered without running argon2 again.
     pub key_cache_seconds: u64,
+    /// Days the trail is kept, within [`AUDIT_RETENTION_DAYS`].
     pub audit_retention_days: u32,
     /// Connecting to LWA may take this long before the attempt counts as failed.
     pub lwa_connect_timeout_ms: u64,
@@ -109,6 +110,10 @@ const DEFAULTS: Defaults = Defaults {
     request_timeout_ms: 10_000,
 };
 
+/// The trail is kept at least a day (0 would delete it as it is written) and at most ten years
+/// (a larger number of days overflowed the retention task's date arithmetic, which then died).
+pub const AUDIT_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -138,11 +143,28 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment
+        let settings: Self = figment
             .merge(Env::prefixed("SPVAULT_"))
             .merge(Env::raw().only(&["database_url"]))
             .extract()
-            .map_err(|err| ConfigError::Invalid(err.to_string()))
+            .map_err(|err| ConfigError::Invalid(err.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Refuses values that parse but make no sense, naming the variable. `load` calls it, and
+    /// so does `Application::build` (for settings made in code, as tests and tools make them).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !AUDIT_RETENTION_DAYS.contains(&self.audit_retention_days) {
+            return Err(ConfigError::Invalid(format!(
+                "SPVAULT_AUDIT_RETENTION_DAYS (audit_retention_days) is {}; it must be from {} to \
+                 {} days",
+                self.audit_retention_days,
+                AUDIT_RETENTION_DAYS.start(),
+                AUDIT_RETENTION_DAYS.end()
+            )));
+        }
+        Ok(())
     }
 
     /// The defaults with the given database and no master key: a base for tests and tools.
@@ -261,6 +283,26 @@ mod tests {
             jail.set_env("SPVAULT_MASTER_KEYS_FILE", "keys");
             let keyring = Settings::load(None).unwrap().keyring().unwrap();
             assert_eq!(keyring.current_id(), 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_audit_retention_of_zero_or_of_centuries_is_refused_by_name() {
+        for days in ["0", "3651", "4294967295"] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("SPVAULT_AUDIT_RETENTION_DAYS", days);
+                let err = Settings::load(None).unwrap_err().to_string();
+                assert!(err.contains("SPVAULT_AUDIT_RETENTION_DAYS"), "{err}");
+                assert!(err.contains("from 1 to 3650"), "{err}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("SPVAULT_AUDIT_RETENTION_DAYS", "3650");
+            assert_eq!(Settings::load(None).unwrap().audit_retention_days, 3650);
             Ok(())
         });
     }

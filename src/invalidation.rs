@@ -92,28 +92,40 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 /// How long a ping may take to come back before the connection counts as lost.
 pub const HEARTBEAT_DEADLINE: Duration = Duration::from_millis(1500);
 
-pub async fn run(pool: PgPool, caches: Caches) {
-    loop {
-        match listen(&pool, &caches).await {
-            Ok(()) => tracing::warn!("invalidation listener lost its connection; reconnecting"),
-            Err(err) => tracing::warn!(
-                error = %err,
-                "invalidation listener lost its connection; reconnecting"
-            ),
-        }
-        caches.listener_changed(false);
+/// Listens until the connection is lost or goes deaf (the only ways it ends: always an error),
+/// calling `connected` once it hears its own first ping. The caches are trusted from then, and
+/// told when it stops, however it stops (an error, a panic, being cancelled). Run again by its
+/// supervisor (see `startup`).
+pub async fn listen_once(
+    pool: PgPool,
+    caches: Caches,
+    connected: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let _stopped = Disconnected(&caches);
+    listen(&pool, &caches, connected).await?;
+    anyhow::bail!("the listener's connection was lost, or it stopped hearing its own pings")
+}
+
+/// Tells the caches, when dropped, that the listener stopped.
+struct Disconnected<'a>(&'a Caches);
+
+impl Drop for Disconnected<'_> {
+    fn drop(&mut self) {
+        self.0.listener_changed(false);
         crate::metrics::invalidation_listener(false);
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// Listens until the connection is lost or goes deaf; trusts the caches meanwhile.
-async fn listen(pool: &PgPool, caches: &Caches) -> Result<(), sqlx::Error> {
+async fn listen(
+    pool: &PgPool,
+    caches: &Caches,
+    connected: impl FnOnce(),
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     let mut heartbeat = Heartbeat::start(pool).await?;
     let mut ticks = tokio::time::interval(HEARTBEAT_EVERY);
-    let mut hearing = false;
+    let mut connected = Some(connected);
     loop {
         tokio::select! {
             received = listener.try_recv() => {
@@ -123,10 +135,10 @@ async fn listen(pool: &PgPool, caches: &Caches) -> Result<(), sqlx::Error> {
                 };
                 let payload = notification.payload();
                 if heartbeat.heard(payload) {
-                    if !hearing {
-                        hearing = true;
+                    if let Some(connected) = connected.take() {
                         caches.listener_changed(true);
                         crate::metrics::invalidation_listener(true);
+                        connected();
                     }
                 } else if !is_ping(payload) {
                     match Invalidation::parse(payload) {

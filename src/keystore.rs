@@ -157,19 +157,34 @@ impl KeyStore {
         let row = data_keys::find_data_key(&self.pool, tenant_id)
             .await?
             .ok_or(SecretError::NoDataKey)?;
+        // `/readyz` needs no key: it says what is wrong, the log says which tenant and key.
         let Some(master) = self.keyring.get(row.master_key_id) else {
             let err = SecretError::UnknownMasterKey(row.master_key_id);
-            self.readiness.set_problem(err.to_string());
+            tracing::error!(
+                %tenant_id,
+                master_key_id = %row.master_key_id,
+                "a tenant data key is wrapped by a master key that is not configured"
+            );
+            self.readiness.set_problem(
+                "a tenant data key is wrapped by a master key that is not configured here; \
+                 the log names both",
+            );
             return Err(err);
         };
         let key = crypto::unwrap_data_key(master, row.master_key_id, tenant_id, &row.wrapped_key)
             .map_err(|_| {
-            let message = format!(
+            tracing::error!(
+                %tenant_id,
+                master_key_id = %row.master_key_id,
+                "a configured master key does not open a tenant data key"
+            );
+            self.readiness.set_problem(
+                "a configured master key does not open a tenant data key; the log names both",
+            );
+            anyhow::anyhow!(
                 "master key {} does not open tenant {tenant_id}'s data key",
                 row.master_key_id
-            );
-            self.readiness.set_problem(message.clone());
-            anyhow::anyhow!(message)
+            )
         })?;
         let key = Arc::new(key);
         self.data_keys.insert(tenant_id, Arc::clone(&key));

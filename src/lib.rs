@@ -4,6 +4,7 @@
 
 pub mod amazon;
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod crypto;

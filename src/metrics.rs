@@ -43,15 +43,10 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// Folds recorded histogram samples into their buckets now and then (the exporter keeps raw
-/// samples until this runs, which would grow without bound between scrapes).
-pub async fn run_upkeep() {
-    let handle = install();
-    let mut ticker = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        ticker.tick().await;
-        handle.run_upkeep();
-    }
+/// Folds recorded histogram samples into their buckets; run every few seconds (the exporter
+/// keeps raw samples until this runs, which would grow without bound between scrapes).
+pub fn upkeep() {
+    install().run_upkeep();
 }
 
 /// One request. `route` must be a template or a fixed name, never the raw path; `method` is the
@@ -115,6 +110,28 @@ pub fn invalidation_listener(connected: bool) {
     gauge!("spvault_invalidation_listener_connected").set(if connected { 1.0 } else { 0.0 });
     if !connected {
         counter!("spvault_invalidation_listener_losses_total").increment(1);
+    }
+}
+
+/// A background task's series exist from its start (at 0), so an alert on them never waits for
+/// a first failure.
+pub fn background_task_registered(task: &'static str) {
+    counter!("spvault_background_task_failures_total", "task" => task).increment(0);
+    gauge!("spvault_background_tasks_failing", "task" => task).increment(0.0);
+}
+
+/// A round of the background task `task` failed (an error or a panic).
+pub fn background_task_failed(task: &'static str) {
+    counter!("spvault_background_task_failures_total", "task" => task).increment(1);
+}
+
+/// An instance of the background task `task` started (`true`) or stopped failing.
+pub fn background_task_failing(task: &'static str, failing: bool) {
+    let gauge = gauge!("spvault_background_tasks_failing", "task" => task);
+    if failing {
+        gauge.increment(1.0);
+    } else {
+        gauge.decrement(1.0);
     }
 }
 

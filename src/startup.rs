@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::amazon::lwa_client::LwaClient;
 use crate::auth::{self, Authenticator, TenantRateLimit, TrustedProxies};
+use crate::background::{self, Schedule, Task};
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::invalidation::{self, Caches};
@@ -26,6 +27,30 @@ use crate::workflows::trail::deliveries::DeliveryWriter;
 use crate::workflows::trail::retention;
 use crate::workflows::Vault;
 use crate::{db, telemetry, tls};
+
+/// The invalidation listener reconnects at once, then backs off to a few seconds: while it is
+/// down, every request reads key and tenant state from the database.
+const LISTENER: Schedule = Schedule {
+    every: Duration::ZERO,
+    first_retry: Duration::from_millis(500),
+    max_retry: Duration::from_secs(5),
+};
+/// Trail partitions and retention.
+const HOURLY: Schedule = Schedule {
+    every: retention::INTERVAL,
+    first_retry: Duration::from_secs(1),
+    max_retry: Duration::from_secs(300),
+};
+const USAGE: Schedule = Schedule {
+    every: auth::USAGE_FLUSH_INTERVAL,
+    first_retry: Duration::from_secs(1),
+    max_retry: auth::USAGE_FLUSH_INTERVAL,
+};
+const METRICS_UPKEEP: Schedule = Schedule {
+    every: Duration::from_secs(5),
+    first_retry: Duration::from_secs(1),
+    max_retry: Duration::from_secs(5),
+};
 
 /// Creates the database if needed, applies migrations and returns a pool.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -54,6 +79,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free port) and prepares everything the server needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
         let keyring = settings.keyring()?;
         // Before anything is touched: an endpoint the policy refuses stops the start.
         let lwa = LwaClient::new(&settings)?;
@@ -75,7 +101,6 @@ impl Application {
             keystore.clone().into_inner(),
             token_cache.clone(),
         ]);
-        let (deliveries, mut background) = DeliveryWriter::start(pool.clone());
         anyhow::ensure!(
             settings.refresh_ahead_seconds > settings.refresh_skew_seconds,
             "SPVAULT_REFRESH_AHEAD_SECONDS ({}) must be more than SPVAULT_REFRESH_SKEW_SECONDS ({})",
@@ -86,6 +111,9 @@ impl Application {
             settings.max_concurrent_exchanges > 0,
             "SPVAULT_MAX_CONCURRENT_EXCHANGES must be at least 1"
         );
+        let task = |name| Task::new(name, Arc::clone(&readiness));
+        let (deliveries, mut background) =
+            DeliveryWriter::start(pool.clone(), task("delivery_writer"));
         let broker = web::Data::new(Broker::new(
             pool.clone(),
             keystore.clone().into_inner(),
@@ -98,14 +126,43 @@ impl Application {
                 max_concurrent_exchanges: settings.max_concurrent_exchanges,
             },
         ));
+        // Every background task is supervised: a failure is logged, counted in /metrics, shown
+        // in /readyz, and retried with backoff (see `background`).
+        let invalidations = task("invalidation_listener");
         background.extend([
-            tokio::spawn(invalidation::run(pool.clone(), caches.clone())),
-            tokio::spawn(retention::run(pool.clone(), settings.audit_retention_days)),
-            tokio::spawn(crate::metrics::run_upkeep()),
-            tokio::spawn({
-                let usage = authenticator.usage();
+            background::service(invalidations.clone(), LISTENER, {
+                let (pool, caches) = (pool.clone(), caches.clone());
+                move || {
+                    let invalidations = invalidations.clone();
+                    invalidation::listen_once(pool.clone(), caches.clone(), move || {
+                        invalidations.succeeded()
+                    })
+                }
+            }),
+            background::periodic(task("trail_partitions"), HOURLY, {
                 let pool = pool.clone();
-                async move { usage.run(pool).await }
+                move || {
+                    let pool = pool.clone();
+                    async move { retention::keep_partitions_ahead(&pool).await }
+                }
+            }),
+            background::periodic(task("trail_retention"), HOURLY, {
+                let (pool, days) = (pool.clone(), settings.audit_retention_days);
+                move || {
+                    let pool = pool.clone();
+                    async move { retention::remove_expired(&pool, days).await.map(drop) }
+                }
+            }),
+            background::periodic(task("key_usage_recorder"), USAGE, {
+                let (usage, pool) = (authenticator.usage(), pool.clone());
+                move || {
+                    let (usage, pool) = (Arc::clone(&usage), pool.clone());
+                    async move { Ok(usage.write(&pool).await?) }
+                }
+            }),
+            background::periodic(task("metrics_upkeep"), METRICS_UPKEEP, || async {
+                crate::metrics::upkeep();
+                Ok(())
             }),
         ]);
 

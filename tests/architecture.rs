@@ -46,6 +46,7 @@ const LAYERS: &[&[&str]] = &[
     &["invalidation"],
     &["db"],
     &["domain"],
+    &["background"],
     &["readiness", "telemetry", "tls"],
     &["config"],
     &["metrics", "crypto"],

@@ -20,4 +20,4 @@ pub use callers::{
 };
 pub use client_address::{client_address, TrustedProxies};
 pub use tenant_rate_limit::{rate_limit_headers, RateInfo, TenantRateLimit};
-pub use usage::UsageRecorder;
+pub use usage::{UsageRecorder, FLUSH_INTERVAL as USAGE_FLUSH_INTERVAL};

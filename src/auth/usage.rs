@@ -32,26 +32,25 @@ impl UsageRecorder {
         pending.drain().collect()
     }
 
-    /// Writes what was noted; on failure keeps it for the next round.
+    /// Writes what was noted; on failure keeps it for the next round, and logs.
     pub async fn flush(&self, pool: &PgPool) {
-        let ids = self.take();
-        if ids.is_empty() {
-            return;
-        }
-        if let Err(err) = api_keys::touch_keys(pool, &ids, Utc::now()).await {
-            tracing::warn!(error = %err, keys = ids.len(), "could not record key use; will retry");
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.extend(ids);
+        if let Err(err) = self.write(pool).await {
+            tracing::warn!(error = %err, "could not record key use; will retry");
         }
     }
 
-    /// Runs forever, flushing every `FLUSH_INTERVAL`.
-    pub async fn run(&self, pool: PgPool) {
-        let mut ticker = tokio::time::interval(FLUSH_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            self.flush(&pool).await;
+    /// Writes what was noted; on failure keeps it for the next round. One round of the
+    /// background task (every `FLUSH_INTERVAL`, see `startup`).
+    pub async fn write(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let ids = self.take();
+        if ids.is_empty() {
+            return Ok(());
         }
+        if let Err(err) = api_keys::touch_keys(pool, &ids, Utc::now()).await {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.extend(ids);
+            return Err(err);
+        }
+        Ok(())
     }
 }

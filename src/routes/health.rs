@@ -14,6 +14,11 @@ pub struct Health {
     /// Why the vault is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// Background tasks whose last round failed (they are retried; the log has the details and
+    /// `/metrics` counts them). They do not make the vault unready by themselves.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["trail_retention"]))]
+    failing_tasks: Vec<&'static str>,
 }
 
 /// The process is running.
@@ -23,10 +28,15 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         reason: None,
+        failing_tasks: Vec::new(),
     })
 }
 
 /// The database answers, every migration is applied and the master key matches the database.
+/// Failing background tasks are listed, but the answer stays `200` for them: they fail alike
+/// on every replica (they all share the database), serving goes on without them for hours,
+/// and taking every replica out of service at once would turn a late cleanup into an outage.
+/// Alert on `spvault_background_tasks_failing` instead.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(pool: web::Data<PgPool>, readiness: web::Data<Readiness>) -> HttpResponse {
@@ -38,14 +48,17 @@ pub async fn readyz(pool: web::Data<PgPool>, readiness: web::Data<Readiness>) ->
             Some("the database does not answer".to_owned())
         }
     };
+    let failing_tasks = readiness.failing_tasks();
     match reason {
         None => HttpResponse::Ok().json(Health {
             status: "ok",
             reason: None,
+            failing_tasks,
         }),
         Some(reason) => HttpResponse::ServiceUnavailable().json(Health {
             status: "unavailable",
             reason: Some(reason),
+            failing_tasks,
         }),
     }
 }

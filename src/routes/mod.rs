@@ -76,6 +76,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/openapi.json", Open, |r| {
         r.route(web::get().to(docs::openapi_json))
     }))
+    .service(resource("/docs", Open, |r| {
+        r.route(web::get().to(docs::docs_redirect))
+            .route(web::head().to(docs::docs_redirect))
+    }))
     .service(resource("/metrics", Open, |r| {
         r.route(web::get().to(crate::metrics::serve))
     }))

@@ -13,7 +13,8 @@ use spvault::startup::Application;
 use uuid::Uuid;
 
 use crate::helpers::{
-    client_secret, expect_status, refresh_token, spawn_app, start, test_settings, TestApp,
+    client_id, client_secret, expect_problem, expect_status, refresh_token, spawn_app, start,
+    test_settings, TestApp,
 };
 
 fn uuid_of(value: &Value) -> Uuid {
@@ -399,4 +400,65 @@ async fn deleting_a_tenant_destroys_its_data_key() {
     // Not even this process, which had the key in memory, can open the copy any more.
     let err = app.keystore.open(&place, &copied_aside).await.unwrap_err();
     assert!(matches!(err, SecretError::NoDataKey), "{err:?}");
+}
+
+/// `/readyz` needs no key: when a data key cannot be opened it says so, but names neither the
+/// tenant nor the master key (the log does).
+#[tokio::test]
+async fn readyz_says_a_data_key_does_not_open_without_naming_the_tenant_or_the_key() {
+    let app = spawn_app().await;
+    let ready = app
+        .request(reqwest::Method::GET, "/readyz")
+        .send()
+        .await
+        .unwrap();
+    expect_status(ready, StatusCode::OK).await;
+
+    // Two tenants whose data keys this process has not opened yet (making a tenant does not).
+    let (missing, missing_admin) = app.create_tenant("missing-key").await;
+    let (garbled, garbled_admin) = app.create_tenant("garbled-key").await;
+    // One wrapped by a master key this process does not have, one its key does not open.
+    sqlx::query("update tenant_data_key set master_key_id = 977 where tenant_id = $1")
+        .bind(uuid_of(&missing["id"]))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update tenant_data_key set wrapped_key = set_byte(wrapped_key, 20, get_byte(wrapped_key, 20) # 1)
+         where tenant_id = $1",
+    )
+    .bind(uuid_of(&garbled["id"]))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    for (tenant, admin, what) in [
+        (&missing, &missing_admin, "not configured"),
+        (&garbled, &garbled_admin, "does not open"),
+    ] {
+        let response = app
+            .post(
+                "/v1/applications",
+                &admin.key,
+                &serde_json::json!({"name": "app", "client_id": client_id(),
+                                    "client_secret": client_secret()}),
+            )
+            .await;
+        expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+        let response = app
+            .request(reqwest::Method::GET, "/readyz")
+            .send()
+            .await
+            .unwrap();
+        let body = expect_status(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        let reason = body["reason"].as_str().unwrap();
+        assert!(reason.contains(what), "{reason}");
+        let tenant_id = tenant["id"].as_str().unwrap();
+        assert!(!reason.contains(tenant_id), "names the tenant: {reason}");
+        assert!(
+            !reason.contains(&tenant_id[..8]) && !reason.chars().any(|c| c.is_ascii_digit()),
+            "names an identifier: {reason}"
+        );
+    }
 }

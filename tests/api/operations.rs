@@ -1,6 +1,8 @@
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{expect_status, random_hex, spawn_app};
+use std::sync::Arc;
+
+use crate::helpers::{expect_status, random_hex, spawn_app, start, test_settings, TestDatabase};
 
 #[tokio::test]
 async fn healthz_says_ok() {
@@ -144,4 +146,94 @@ async fn made_up_methods_do_not_become_metric_labels() {
         metrics.contains(r#"route="/healthz",method="other""#),
         "counted as other"
     );
+}
+
+#[tokio::test]
+async fn docs_without_a_trailing_slash_redirects_to_the_page() {
+    let app = spawn_app().await;
+    let not_following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for method in [Method::GET, Method::HEAD] {
+        let response = not_following
+            .request(method.clone(), format!("{}/docs", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::PERMANENT_REDIRECT,
+            "{method}"
+        );
+        assert_eq!(response.headers()["location"], "/docs/", "{method}");
+    }
+    // A browser following it lands on the page.
+    let page = app.request(Method::GET, "/docs").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.url().path(), "/docs/");
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
+}
+
+/// The value of one series in Prometheus text, if it is there.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A background task that fails (here retention, against a database whose retention function
+/// is gone) is listed in /readyz and counted in /metrics, by name only, and the vault serves on.
+#[tokio::test]
+async fn a_failing_background_task_shows_in_readyz_and_metrics() {
+    let database = Arc::new(TestDatabase::new_named());
+    let settings = test_settings(&database.url());
+    let pool = spvault::startup::prepare_database(&settings).await.unwrap();
+    sqlx::query("drop function drop_trail_partitions_before(timestamptz)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Its first round runs at start.
+    let app = start(settings, database).await;
+
+    let mut waited = 0;
+    let ready = loop {
+        let response = app.request(Method::GET, "/readyz").send().await.unwrap();
+        let body = expect_status(response, StatusCode::OK).await;
+        if body["failing_tasks"].is_array() {
+            break body;
+        }
+        waited += 1;
+        assert!(waited < 600, "the failure never showed: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let failing = ready["failing_tasks"].as_array().unwrap();
+    assert!(
+        failing.contains(&serde_json::json!("trail_retention")),
+        "{ready}"
+    );
+    assert!(
+        !failing.contains(&serde_json::json!("trail_partitions")),
+        "partitions are made regardless: {ready}"
+    );
+    assert_eq!(ready["status"], "ok", "a late cleanup is no outage");
+
+    let response = app.request(Method::GET, "/metrics").send().await.unwrap();
+    let metrics = response.text().await.unwrap();
+    let failures = metric(
+        &metrics,
+        r#"spvault_background_task_failures_total{task="trail_retention"}"#,
+    );
+    assert!(failures.is_some_and(|n| n >= 1.0), "{failures:?}");
+    let failing_now = metric(
+        &metrics,
+        r#"spvault_background_tasks_failing{task="trail_retention"}"#,
+    );
+    assert!(failing_now.is_some_and(|n| n >= 1.0), "{failing_now:?}");
+    // The series of a task that works are there too, at 0 or more.
+    assert!(metric(
+        &metrics,
+        r#"spvault_background_task_failures_total{task="trail_partitions"}"#
+    )
+    .is_some());
 }

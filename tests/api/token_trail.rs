@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{expect_problem, expect_status, spawn_app};
+use crate::helpers::{expect_problem, expect_status, spawn_app, test_settings, TestDatabase};
 
 #[tokio::test]
 async fn every_token_handed_out_has_a_delivery_row() {
@@ -280,4 +280,24 @@ async fn retention_removes_old_rows_and_keeps_partitions_ahead() {
     .await
     .unwrap();
     assert!(ahead.is_some(), "partitions are made ahead");
+}
+
+/// 0 would delete the trail as it is written; a huge number made the retention task panic (and
+/// with it the making of partitions, so deliveries failed weeks later).
+#[tokio::test]
+async fn an_audit_retention_of_zero_or_of_centuries_is_refused_at_start() {
+    for days in [0, 3651, u32::MAX] {
+        let database = TestDatabase::new_named();
+        let mut settings = test_settings(&database.url());
+        settings.audit_retention_days = days;
+        let err = spvault::startup::Application::build(settings)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a retention of {days} days is refused"))
+            .to_string();
+        assert!(
+            err.contains("SPVAULT_AUDIT_RETENTION_DAYS") && err.contains("from 1 to 3650"),
+            "{err}"
+        );
+    }
 }

@@ -7,13 +7,14 @@
 //! waits for its own row to be durable.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::background::{self, Schedule, Task};
 use crate::db::token_trail::{self, NewTokenDelivery};
 
 /// How many rows one commit carries at most.
@@ -22,6 +23,12 @@ const MAX_BATCH: usize = 1024;
 /// smaller commits, and PostgreSQL's cost is mostly per commit (see BENCHMARKS.md); one writer
 /// makes the largest batches but lets one slow commit stall every request behind it.
 const WRITERS: usize = 2;
+/// How soon a writer that died is started again.
+const RESTART: Schedule = Schedule {
+    every: Duration::ZERO,
+    first_retry: Duration::from_millis(100),
+    max_retry: Duration::from_secs(5),
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -44,12 +51,24 @@ pub struct DeliveryWriter {
 }
 
 impl DeliveryWriter {
-    /// Starts the writers on the current runtime.
-    pub fn start(pool: PgPool) -> (Self, Vec<JoinHandle<()>>) {
+    /// Starts the writers on the current runtime, each supervised as `task`: one that panics
+    /// is started again (the requests of its batch get `503`; the queue is kept).
+    pub fn start(pool: PgPool, task: Task) -> (Self, Vec<JoinHandle<()>>) {
         let (queue, receiver) = mpsc::channel(MAX_BATCH * WRITERS * 4);
         let receiver = Arc::new(Mutex::new(receiver));
         let writers = (0..WRITERS)
-            .map(|_| tokio::spawn(write_batches(pool.clone(), Arc::clone(&receiver))))
+            .map(|_| {
+                let (pool, receiver, task) = (pool.clone(), Arc::clone(&receiver), task.clone());
+                background::service(task.clone(), RESTART, move || {
+                    let (pool, receiver, task) =
+                        (pool.clone(), Arc::clone(&receiver), task.clone());
+                    async move {
+                        task.succeeded();
+                        write_batches(pool, receiver).await;
+                        Ok(())
+                    }
+                })
+            })
             .collect();
         (Self { queue }, writers)
     }
