@@ -189,21 +189,24 @@ impl Authenticator {
         };
         let generation = self.generation.load(Ordering::Acquire);
         let row = api_keys::find_key_credential(&self.pool, presented.id).await?;
-        // A revoked or expired key fails without argon2; an unknown one costs the same as a
-        // wrong one, so timing does not tell which key ids exist.
-        let hash = match &row {
-            Some(row) if row.revoked || is_expired(row.expires_at) => {
+        // Every answer costs one argon2 run: an unknown id is checked against a dummy hash, and a
+        // revoked or expired key against its own hash before it is refused, so timing does not
+        // tell which key ids exist or what became of them.
+        let (hash, usable) = match &row {
+            Some(row) => (
+                Some(row.key_hash.clone()),
+                !row.revoked && !is_expired(row.expires_at),
+            ),
+            None => (None, false),
+        };
+        let matches = self.verify_hash(hash, presented.key).await?;
+        let row = match row {
+            Some(row) if matches && usable => row,
+            _ => {
                 self.limiter.record_failure(address);
                 return Err(ApiError::Unauthenticated);
             }
-            Some(row) => Some(row.key_hash.clone()),
-            None => None,
         };
-        if !self.verify_hash(hash, presented.key).await? {
-            self.limiter.record_failure(address);
-            return Err(ApiError::Unauthenticated);
-        }
-        let row = row.expect("a key that verified has a row");
         self.verified.insert(fingerprint, row.id);
         self.cache_state(row.id, Arc::new(KeyState::from(&row)), generation);
         Ok(row.id)

@@ -443,3 +443,48 @@ fn operator_key_id(key: &str) -> String {
     let hex = key.strip_prefix("spv_").unwrap().split('_').next().unwrap();
     uuid::Uuid::parse_str(hex).unwrap().to_string()
 }
+
+/// Refusing a revoked or expired key costs what refusing an unknown id or a wrong secret does:
+/// one argon2 run each. (Refused before argon2, a revoked key answered faster, which told that
+/// its id exists.)
+#[tokio::test]
+async fn revoked_and_expired_keys_cost_one_verification_like_unknown_ones() {
+    let app = spawn_app().await;
+    let (_, admin) = app.create_tenant("acme").await;
+    let revoked = app.create_key(&admin, &["admin"]).await;
+    expect_status(
+        app.delete(&format!("/v1/api-keys/{}", revoked.id), &admin.key)
+            .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let expired = app.create_key(&admin, &["admin"]).await;
+    sqlx::query("update api_key set expires_at = now() - interval '1 minute' where id = $1::uuid")
+        .bind(&expired.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (prefix, _) = admin.key.rsplit_once('_').unwrap();
+    let wrong_secret = format!("{prefix}_{}", "V".repeat(43));
+    let unknown_id = format!("spv_{}_{}", uuid::Uuid::now_v7().simple(), "U".repeat(43));
+
+    for (what, key) in [
+        ("unknown id", unknown_id.as_str()),
+        ("wrong secret", wrong_secret.as_str()),
+        ("revoked", revoked.key.as_str()),
+        ("expired", expired.key.as_str()),
+    ] {
+        let before = app.authenticator.argon2_verifications();
+        expect_problem(
+            app.get(ADMIN_ROUTE, key).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+        assert_eq!(
+            app.authenticator.argon2_verifications() - before,
+            1,
+            "argon2 runs refusing a key that is {what}"
+        );
+    }
+}
