@@ -43,6 +43,9 @@ pub struct Settings {
     /// comma-separated (parsed by `auth::TrustedProxies`). None by default: the client is the
     /// TCP peer.
     pub trusted_proxies: Option<String>,
+    /// Keys not yet known to this process that may be looked up and verified (argon2) at once;
+    /// beyond that a request with such a key is refused (`503 unavailable`), not queued.
+    pub auth_max_concurrent_verifications: u32,
     /// How long a key that verified is remembered without running argon2 again.
     pub key_cache_seconds: u64,
     /// Days the trail is kept, within [`AUDIT_RETENTION_DAYS`].
@@ -76,6 +79,7 @@ struct Defaults {
     db_max_connections: u32,
     auth_failure_limit: u32,
     auth_failure_window_seconds: u64,
+    auth_max_concurrent_verifications: u32,
     key_cache_seconds: u64,
     audit_retention_days: u32,
     lwa_connect_timeout_ms: u64,
@@ -99,6 +103,7 @@ const DEFAULTS: Defaults = Defaults {
     db_max_connections: 32,
     auth_failure_limit: 20,
     auth_failure_window_seconds: 60,
+    auth_max_concurrent_verifications: 64,
     key_cache_seconds: 600,
     audit_retention_days: 400,
     lwa_connect_timeout_ms: 2_000,

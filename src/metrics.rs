@@ -135,6 +135,12 @@ pub fn background_task_failing(task: &'static str, failing: bool) {
     }
 }
 
+/// A key refused unchecked: its address is over the failed-authentication limit
+/// (`address_limited`), or too many new keys are being verified at once (`busy`).
+pub fn auth_refused(reason: &'static str) {
+    counter!("spvault_auth_refusals_total", "reason" => reason).increment(1);
+}
+
 pub fn argon2_verification() {
     counter!("spvault_argon2_verifications_total").increment(1);
 }

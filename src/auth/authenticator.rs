@@ -81,6 +81,16 @@ pub struct Authenticator {
     generation: AtomicU64,
     listener_connected: AtomicBool,
     limiter: FailureLimiter,
+    /// Keys not known yet cost a database lookup and an argon2 run each, wrong or not. At most
+    /// `max_pending` of them are in progress at once; beyond that a request is refused at once
+    /// (`503`), so a flood of made-up keys queues nothing without bound, and known keys (which
+    /// need none of this) keep working.
+    pending: Semaphore,
+    max_pending: usize,
+    /// Of those, the ones at the database at once: a quarter of the pool at most, so a flood
+    /// cannot take the connections the rest of the vault needs.
+    lookup_slots: Semaphore,
+    /// And the ones running argon2: one per core.
     argon2_slots: Semaphore,
     argon2_runs: AtomicU64,
     usage: Arc<UsageRecorder>,
@@ -92,6 +102,7 @@ const USAGE_RECORD_INTERVAL_SECS: i64 = 30;
 impl Authenticator {
     pub fn new(pool: PgPool, settings: &Settings) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let max_pending = (settings.auth_max_concurrent_verifications as usize).max(1);
         Self {
             pool,
             fingerprints: KeyedHasher::ephemeral(),
@@ -113,6 +124,9 @@ impl Authenticator {
                 settings.auth_failure_limit,
                 settings.auth_failure_window(),
             ),
+            pending: Semaphore::new(max_pending),
+            max_pending,
+            lookup_slots: Semaphore::new((settings.db_max_connections as usize / 4).max(1)),
             argon2_slots: Semaphore::new(cores),
             argon2_runs: AtomicU64::new(0),
             usage: Arc::new(UsageRecorder::default()),
@@ -122,6 +136,11 @@ impl Authenticator {
     /// How many argon2 verifications this process has run (for tests and metrics).
     pub fn argon2_verifications(&self) -> u64 {
         self.argon2_runs.load(Ordering::Relaxed)
+    }
+
+    /// How many keys not known yet are being looked up or verified right now (for tests).
+    pub fn verifications_in_flight(&self) -> usize {
+        self.max_pending - self.pending.available_permits()
     }
 
     /// Whether this replica currently hears invalidations (until it does, states are not cached).
@@ -150,7 +169,7 @@ impl Authenticator {
                 metrics::key_cache("miss");
                 // A limited address waits for nothing, not even another request's verification.
                 if let Some(wait) = self.limiter.blocked_for(address) {
-                    return Err(rate_limited(wait));
+                    return Err(address_limited(wait));
                 }
                 let flight = self
                     .verifying
@@ -181,29 +200,45 @@ impl Authenticator {
         address: IpAddr,
     ) -> Result<Uuid, ApiError> {
         if let Some(wait) = self.limiter.blocked_for(address) {
-            return Err(rate_limited(wait));
+            return Err(address_limited(wait));
         }
         let Some(presented) = PresentedKey::parse(token) else {
             self.limiter.record_failure(address);
             return Err(ApiError::Unauthenticated);
         };
+        let Ok(_pending) = self.pending.try_acquire() else {
+            metrics::auth_refused("busy");
+            return Err(ApiError::Busy {
+                retry_after_secs: 1,
+            });
+        };
         let generation = self.generation.load(Ordering::Acquire);
-        let row = api_keys::find_key_credential(&self.pool, presented.id).await?;
-        // A revoked or expired key fails without argon2; an unknown one costs the same as a
-        // wrong one, so timing does not tell which key ids exist.
-        let hash = match &row {
-            Some(row) if row.revoked || is_expired(row.expires_at) => {
+        let row = {
+            let _slot = self
+                .lookup_slots
+                .acquire()
+                .await
+                .map_err(|_| anyhow::anyhow!("the key lookup semaphore was closed"))?;
+            api_keys::find_key_credential(&self.pool, presented.id).await?
+        };
+        // Every answer costs one argon2 run: an unknown id is checked against a dummy hash, and a
+        // revoked or expired key against its own hash before it is refused, so timing does not
+        // tell which key ids exist or what became of them.
+        let (hash, usable) = match &row {
+            Some(row) => (
+                Some(row.key_hash.clone()),
+                !row.revoked && !is_expired(row.expires_at),
+            ),
+            None => (None, false),
+        };
+        let matches = self.verify_hash(hash, presented.key).await?;
+        let row = match row {
+            Some(row) if matches && usable => row,
+            _ => {
                 self.limiter.record_failure(address);
                 return Err(ApiError::Unauthenticated);
             }
-            Some(row) => Some(row.key_hash.clone()),
-            None => None,
         };
-        if !self.verify_hash(hash, presented.key).await? {
-            self.limiter.record_failure(address);
-            return Err(ApiError::Unauthenticated);
-        }
-        let row = row.expect("a key that verified has a row");
         self.verified.insert(fingerprint, row.id);
         self.cache_state(row.id, Arc::new(KeyState::from(&row)), generation);
         Ok(row.id)
@@ -307,7 +342,8 @@ fn evaluate(key_id: Uuid, state: &KeyState) -> Result<Principal, ApiError> {
     }
 }
 
-fn rate_limited(wait: Duration) -> ApiError {
+fn address_limited(wait: Duration) -> ApiError {
+    metrics::auth_refused("address_limited");
     ApiError::RateLimited {
         detail: "too many failed authentications; try again later",
         retry_after_secs: wait.as_secs_f64().ceil() as u64,

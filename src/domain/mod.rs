@@ -16,5 +16,5 @@ pub use credentials::{
 };
 pub use names::{DisplayName, TenantName};
 pub use pagination::{start as page_start, Cursor, Limit, Page};
-pub use scope::{Scope, Scopes, GRANTLESS_SCOPES};
+pub use scope::{grantless_scope, Scope, Scopes, GRANTLESS_SCOPES};
 pub use status::{ApplicationStatus, CredentialKind, SellerStatus};

@@ -95,6 +95,40 @@ pub const GRANTLESS_SCOPES: [&str; 2] = [
     "sellingpartnerapi::client_credential:rotation",
 ];
 
+/// The longest OAuth `scope` parameter taken for a grantless token: room for both known scopes
+/// with generous spacing, far below anything that costs to read.
+const MAX_SCOPE_PARAMETER_BYTES: usize = 256;
+
+/// The one grantless scope an OAuth `scope` parameter (space-separated) names, spelled
+/// canonically: repeats and extra spaces fold away, so every variant of a scope is one cache
+/// entry, one single flight and one exchange, not one each.
+///
+/// A parameter naming both known scopes is refused: LWA grants one scope per grantless token,
+/// and the vault caches and records grantless tokens per application and scope. Granting both
+/// at once would mint a third kind of token, and a caller after notifications would hold a token
+/// that can also rotate the client secret; callers that need both ask twice.
+///
+/// The error is a description for LWA's `invalid_scope`; it never repeats the input.
+pub fn grantless_scope(parameter: &str) -> Result<&'static str, &'static str> {
+    if parameter.len() > MAX_SCOPE_PARAMETER_BYTES {
+        return Err("The scope is too long: name one scope.");
+    }
+    let mut named: Option<&'static str> = None;
+    for entry in parameter.split_ascii_whitespace() {
+        let known = GRANTLESS_SCOPES
+            .iter()
+            .find(|scope| **scope == entry)
+            .ok_or("The requested scope is invalid, unknown, or malformed.")?;
+        match named {
+            Some(scope) if scope != *known => {
+                return Err("Name one scope per token: each grantless scope is granted apart.")
+            }
+            _ => named = Some(known),
+        }
+    }
+    named.ok_or("A scope is required for the client_credentials grant.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +141,32 @@ mod tests {
         assert!(Scopes::parse(&[]).is_err());
         assert!(Scopes::parse(&["root".into()]).is_err());
         assert!(Scopes::parse(&["tokens".into(), "tokens".into()]).is_err());
+    }
+
+    #[test]
+    fn a_grantless_scope_parameter_names_one_known_scope_canonically() {
+        let [notifications, rotation] = GRANTLESS_SCOPES;
+        for variant in [
+            notifications.to_owned(),
+            format!("  {notifications}\t"),
+            format!("{notifications} {notifications}"),
+            format!("{notifications}\n{notifications}  {notifications}"),
+        ] {
+            assert_eq!(grantless_scope(&variant), Ok(notifications), "{variant:?}");
+        }
+        assert_eq!(grantless_scope(rotation), Ok(rotation));
+        for refused in [
+            String::new(),
+            "   ".to_owned(),
+            "sellingpartnerapi::migration".to_owned(),
+            format!("{notifications} sellingpartnerapi::migration"),
+            format!("{notifications} {rotation}"),
+            format!("{rotation} {notifications} {rotation}"),
+            format!("{notifications} ").repeat(8),
+            format!("{notifications},{notifications}"),
+        ] {
+            let err = grantless_scope(&refused).unwrap_err();
+            assert!(!err.contains("sellingpartnerapi"), "{err}");
+        }
     }
 }

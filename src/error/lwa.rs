@@ -81,6 +81,14 @@ impl From<ApiError> for LwaError {
                     "Too many failed authentications; try again later.",
                 )
             },
+            ApiError::Busy { retry_after_secs } => LwaError {
+                retry_after: Some(retry_after_secs.max(1)),
+                ..LwaError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The vault is verifying too many new keys at once; try again shortly.",
+                )
+            },
             ApiError::Unavailable(_) => {
                 LwaError::unavailable("The vault is temporarily unavailable.")
             }

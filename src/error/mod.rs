@@ -94,6 +94,8 @@ pub enum ApiError {
         detail: &'static str,
         retry_after_secs: u64,
     },
+    #[error("the vault is verifying too many new API keys at once; try again shortly")]
+    Busy { retry_after_secs: u64 },
     #[error("Login with Amazon is unavailable; try again later")]
     UpstreamUnavailable { retry_after_secs: u64 },
     #[error("the vault's database is unavailable; nothing was served or changed")]
@@ -132,7 +134,7 @@ impl ApiError {
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::UpstreamUnavailable { .. } => "upstream_unavailable",
-            Self::Unavailable(_) | Self::KeysUnavailable(_) => "unavailable",
+            Self::Busy { .. } | Self::Unavailable(_) | Self::KeysUnavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -142,7 +144,8 @@ impl ApiError {
             Self::RateLimited {
                 retry_after_secs, ..
             }
-            | Self::UpstreamUnavailable { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            | Self::UpstreamUnavailable { retry_after_secs }
+            | Self::Busy { retry_after_secs } => Some((*retry_after_secs).max(1)),
             Self::Unavailable(_) | Self::KeysUnavailable(_) => Some(1),
             _ => None,
         }
@@ -225,9 +228,10 @@ impl ResponseError for ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::UpstreamUnavailable { .. } | Self::Unavailable(_) | Self::KeysUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Busy { .. }
+            | Self::UpstreamUnavailable { .. }
+            | Self::Unavailable(_)
+            | Self::KeysUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

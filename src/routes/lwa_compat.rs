@@ -17,7 +17,7 @@ use super::input::{read_limited, wipe};
 use super::revealing;
 use crate::amazon::lwa::{self, ErrorBody, TokenRequest};
 use crate::auth::{client_address, limit_tenant, Authenticator, Principal};
-use crate::domain::{ClientId, Scope, GRANTLESS_SCOPES};
+use crate::domain::{grantless_scope, ClientId, Scope};
 use crate::error::lwa::LwaError;
 use crate::error::ApiError;
 use crate::telemetry::RequestId;
@@ -54,7 +54,8 @@ pub struct CompatTokenRequest {
     /// A tenant API key with scope `tokens`.
     client_secret: String,
     /// For `client_credentials`: `sellingpartnerapi::notifications` or
-    /// `sellingpartnerapi::client_credential:rotation`.
+    /// `sellingpartnerapi::client_credential:rotation` (one of them; repeats and extra spaces
+    /// are folded away; at most 256 bytes).
     scope: Option<String>,
 }
 
@@ -188,14 +189,8 @@ async fn serve(
         return Ok(success(&delivered, Some(sent.expose_secret())));
     }
 
-    let scope = request.scope.as_deref().unwrap_or_default().trim();
-    if scope.is_empty() || !scope.split(' ').all(|s| GRANTLESS_SCOPES.contains(&s)) {
-        return Err(LwaError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "The requested scope is invalid, unknown, or malformed.",
-        ));
-    }
+    let scope = grantless_scope(request.scope.as_deref().unwrap_or_default())
+        .map_err(|why| LwaError::new(StatusCode::BAD_REQUEST, "invalid_scope", why))?;
     let client_id =
         ClientId::parse(client_id).map_err(|_| LwaError::invalid_client("Unknown client_id."))?;
     let delivered = broker

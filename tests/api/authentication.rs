@@ -443,3 +443,111 @@ fn operator_key_id(key: &str) -> String {
     let hex = key.strip_prefix("spv_").unwrap().split('_').next().unwrap();
     uuid::Uuid::parse_str(hex).unwrap().to_string()
 }
+
+/// Refusing a revoked or expired key costs what refusing an unknown id or a wrong secret does:
+/// one argon2 run each. (Refused before argon2, a revoked key answered faster, which told that
+/// its id exists.)
+#[tokio::test]
+async fn revoked_and_expired_keys_cost_one_verification_like_unknown_ones() {
+    let app = spawn_app().await;
+    let (_, admin) = app.create_tenant("acme").await;
+    let revoked = app.create_key(&admin, &["admin"]).await;
+    expect_status(
+        app.delete(&format!("/v1/api-keys/{}", revoked.id), &admin.key)
+            .await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let expired = app.create_key(&admin, &["admin"]).await;
+    sqlx::query("update api_key set expires_at = now() - interval '1 minute' where id = $1::uuid")
+        .bind(&expired.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (prefix, _) = admin.key.rsplit_once('_').unwrap();
+    let wrong_secret = format!("{prefix}_{}", "V".repeat(43));
+    let unknown_id = format!("spv_{}_{}", uuid::Uuid::now_v7().simple(), "U".repeat(43));
+
+    for (what, key) in [
+        ("unknown id", unknown_id.as_str()),
+        ("wrong secret", wrong_secret.as_str()),
+        ("revoked", revoked.key.as_str()),
+        ("expired", expired.key.as_str()),
+    ] {
+        let before = app.authenticator.argon2_verifications();
+        expect_problem(
+            app.get(ADMIN_ROUTE, key).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+        assert_eq!(
+            app.authenticator.argon2_verifications() - before,
+            1,
+            "argon2 runs refusing a key that is {what}"
+        );
+    }
+}
+
+/// Every key the process has not seen costs a database lookup and an argon2 run, valid or not.
+/// A flood of made-up keys must not queue without bound (holding connections, the pool and the
+/// argon2 slots): beyond the configured number in progress, such requests are refused at once.
+#[tokio::test]
+async fn a_flood_of_unknown_keys_is_refused_at_once_not_queued() {
+    let app = spawn_app_with(|s| s.auth_max_concurrent_verifications = 1).await;
+    // Known keys' states come from memory only while the listener is connected.
+    wait_for_listener(&app).await;
+    let (_, admin) = app.create_tenant("acme").await;
+    expect_status(app.get("/v1/whoami", &admin.key).await, StatusCode::OK).await;
+    let made_up = || format!("spv_{}_{}", uuid::Uuid::now_v7().simple(), "F".repeat(43));
+
+    // Hold one verification at its lookup: the key table is locked until this transaction ends.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("lock table api_key in access exclusive mode")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let held = tokio::spawn(app.authed(Method::GET, ADMIN_ROUTE, &made_up()).send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.authenticator.verifications_in_flight() < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the first verification never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The next new key is refused at once, in the contract's shape, on /v1 and in LWA's shape.
+    let response = app
+        .authed(Method::GET, ADMIN_ROUTE, &made_up())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("refused at once, not queued behind the held verification");
+    assert!(response.headers().contains_key("retry-after"));
+    expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let response = app
+        .request(Method::POST, "/auth/o2/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &uuid::Uuid::now_v7().to_string()),
+            ("client_id", "amzn1.application-oa2-client.0123"),
+            ("client_secret", &made_up()),
+        ])
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("refused at once, not queued behind the held verification");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    // A key known to be valid needs no verification and keeps working.
+    expect_status(app.get("/v1/whoami", &admin.key).await, StatusCode::OK).await;
+
+    lock.rollback().await.unwrap();
+    let held = held.await.unwrap().unwrap();
+    expect_problem(held, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    // With the flood over, new keys are verified again.
+    let fresh = app.create_key(&admin, &["admin"]).await;
+    expect_status(app.get(ADMIN_ROUTE, &fresh.key).await, StatusCode::OK).await;
+}

@@ -308,3 +308,95 @@ async fn lwa_being_down_is_temporarily_unavailable() {
     assert_eq!(body["error"], "temporarily_unavailable");
     assert!(headers.contains_key("retry-after"));
 }
+
+async fn grantless(app: &TestApp, world: &World, scope: &str) -> (StatusCode, Value) {
+    let response = app
+        .request(reqwest::Method::POST, "/auth/o2/token")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            (
+                "client_id",
+                world.application["client_id"].as_str().unwrap(),
+            ),
+            ("client_secret", &world.tokens.key),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// Each distinct `scope` string used to be its own cache entry: by varying spaces and repeats a
+/// tenant bypassed the cache and single flight, and wrote a token-issue row per variant.
+#[tokio::test]
+async fn variants_of_one_scope_make_one_exchange_and_one_cache_entry() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let scope = "sellingpartnerapi::notifications";
+    let mut tokens = std::collections::HashSet::new();
+    for variant in [
+        scope.to_owned(),
+        format!("{scope} {scope}"),
+        format!("  {scope}   {scope} {scope}\t"),
+        format!("\n{scope}"),
+    ] {
+        let (status, body) = grantless(&app, &world, &variant).await;
+        assert_eq!(status, StatusCode::OK, "{variant:?}: {body}");
+        tokens.insert(body["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(app.lwa.total_exchanges(), 1);
+    let cached: i64 = sqlx::query_scalar("select count(*) from cached_token")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(cached, 1);
+    let issues = expect_status(
+        app.get("/v1/token-issues", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let issues = issues["data"].as_array().unwrap();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0]["scope"], scope);
+    // /v1 names the same scope: the same cache entry again.
+    let v1 = expect_status(
+        app.post(
+            &format!(
+                "/v1/applications/{}/grantless-token",
+                world.application["id"].as_str().unwrap()
+            ),
+            &world.tokens.key,
+            &json!({ "scope": scope }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(v1["source"], "cache");
+    assert!(tokens.contains(v1["access_token"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn a_scope_that_is_not_one_known_scope_is_invalid_scope() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let notifications = "sellingpartnerapi::notifications";
+    let rotation = "sellingpartnerapi::client_credential:rotation";
+    for scope in [
+        String::new(),
+        "sellingpartnerapi::migration".to_owned(),
+        format!("{notifications} {rotation}"),
+        format!("{notifications} sellingpartnerapi::migration"),
+        format!("{notifications} ").repeat(1_000),
+    ] {
+        let (status, body) = grantless(&app, &world, &scope).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_scope", "{body}");
+        assert!(body["error_description"].is_string());
+        assert!(!body.to_string().contains("sellingpartnerapi"), "{body}");
+    }
+    assert_eq!(app.lwa.total_exchanges(), 0);
+}
