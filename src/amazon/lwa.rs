@@ -15,6 +15,9 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
     pub scope: Option<String>,
+    /// The `authorization_code` grant's code and redirect URI.
+    pub code: Option<SecretString>,
+    pub redirect_uri: Option<String>,
 }
 
 /// LWA's success body.
@@ -51,6 +54,8 @@ struct JsonTokenRequest {
     client_id: Option<String>,
     client_secret: Option<SecretString>,
     scope: Option<String>,
+    code: Option<SecretString>,
+    redirect_uri: Option<String>,
 }
 
 /// Parses a token request body. JSON when the content type says so (or the body starts with
@@ -74,6 +79,8 @@ pub fn parse_token_request(
             client_id: parsed.client_id,
             client_secret: parsed.client_secret,
             scope: parsed.scope,
+            code: parsed.code,
+            redirect_uri: parsed.redirect_uri,
         });
     }
     let text = std::str::from_utf8(body)
@@ -85,6 +92,8 @@ pub fn parse_token_request(
         client_id: fields.remove("client_id"),
         client_secret: fields.remove("client_secret").map(SecretString::from),
         scope: fields.remove("scope").map(|s| s.replace('+', " ")),
+        code: fields.remove("code").map(SecretString::from),
+        redirect_uri: fields.remove("redirect_uri"),
     })
 }
 

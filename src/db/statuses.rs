@@ -6,7 +6,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
-use crate::domain::{ApplicationStatus, SellerStatus};
+use crate::domain::{ApplicationStatus, LinkStatus, SellerStatus};
 
 macro_rules! stored_as_text {
     ($status:ty) => {
@@ -38,3 +38,4 @@ macro_rules! stored_as_text {
 
 stored_as_text!(SellerStatus);
 stored_as_text!(ApplicationStatus);
+stored_as_text!(LinkStatus);

@@ -3,7 +3,9 @@
 
 pub mod api_key;
 mod credentials;
+pub mod marketplaces;
 mod names;
+mod onboarding;
 mod pagination;
 mod scope;
 mod status;
@@ -13,6 +15,7 @@ pub use credentials::{
     MAX_CREDENTIAL_BYTES,
 };
 pub use names::{DisplayName, TenantName};
+pub use onboarding::{AmazonState, BrowserUrl, LinkLifetime, LinkStatus, Partner, SolutionId};
 pub use pagination::{start as page_start, Cursor, Limit, Page};
 pub use scope::{Scope, Scopes, GRANTLESS_SCOPES};
 pub use status::{ApplicationStatus, CredentialKind, SellerStatus};

@@ -13,6 +13,7 @@ mod helpers;
 mod invalidation;
 mod lwa_compat;
 mod lwa_emulator;
+mod onboarding;
 mod operations;
 mod production;
 mod sdks;

@@ -51,6 +51,16 @@ impl Actor {
         }
     }
 
+    /// A request no key made, in `tenant_id`'s trail: a seller's consent arriving at the
+    /// onboarding callback (its state proved which link, and so which tenant).
+    pub fn keyless(tenant_id: Uuid, request_id: &str) -> Self {
+        Self {
+            tenant_id: Some(tenant_id),
+            api_key_id: None,
+            request_id: request_id.to_owned(),
+        }
+    }
+
     /// The same actor, recorded in `tenant_id`'s trail (operator actions on a tenant).
     pub fn in_tenant(&self, tenant_id: Uuid) -> Self {
         Self {
