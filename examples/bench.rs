@@ -100,6 +100,9 @@ async fn seed(args: &[String]) -> anyhow::Result<()> {
             "amzn1.oa2-cs.v1.bench",
         )))?,
         client_secret_expires_at: None,
+        solution_id: None,
+        draft: false,
+        redirect_uri: None,
     };
     let application = applications::create(&vault, &actor, tenant.id, new).await?;
 

@@ -63,6 +63,10 @@ pub struct Settings {
     pub tenant_rate_limit_burst: u32,
     /// A request whose head or body has not arrived after this long is cut off (408).
     pub request_timeout_ms: u64,
+    /// The vault as browsers and Amazon reach it; `http://` + the listen address if unset.
+    pub public_url: Option<String>,
+    /// One base URL replacing every Seller and Vendor Central host in consent links (emulators).
+    pub seller_central_url: Option<String>,
 }
 
 /// The defaults the README's Configuration table lists; secrets have none.
@@ -214,6 +218,14 @@ impl Settings {
     pub fn compat_min_ttl(&self) -> u64 {
         self.compat_min_ttl_seconds
             .unwrap_or(self.refresh_skew_seconds)
+    }
+
+    /// `SPVAULT_PUBLIC_URL`, or `http://` + the address the server is bound to.
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
+        self.public_url
+            .clone()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 
     pub fn auth_failure_window(&self) -> Duration {

@@ -12,13 +12,14 @@ use uuid::Uuid;
 use crate::config::Settings;
 use crate::crypto::Keyring;
 use crate::domain::{
-    ClientId, ClientSecret, DisplayName, MarketplaceIds, RefreshToken, Region, Scopes,
-    SellingPartnerId, TenantName,
+    ClientId, ClientSecret, DisplayName, LinkLifetime, MarketplaceIds, Partner, RefreshToken,
+    Region, Scopes, SellingPartnerId, SolutionId, TenantName,
 };
 use crate::emulator::{EmulatorState, LwaEmulator};
 use crate::startup::Application;
-use crate::workflows::credentials::applications::{self, NewApp};
+use crate::workflows::credentials::applications::{self, ApplicationChanges, NewApp};
 use crate::workflows::credentials::sellers::{self, NewSellerAuthorization};
+use crate::workflows::onboarding::{NewLink, Onboarding};
 use crate::workflows::tenancy::{self, KeySpec};
 use crate::workflows::trail::Actor;
 use crate::workflows::Vault;
@@ -26,6 +27,7 @@ use crate::workflows::Vault;
 const KEY_FILE: &str = ".spvault-dev/master-keys";
 const DEMO_CLIENT_ID: &str = "amzn1.application-oa2-client.00000000000000000000000000000de0";
 const DEMO_SELLER: &str = "ADEMOSELLER1";
+const DEMO_SOLUTION_ID: &str = "amzn1.sp.solution.00000000-0000-0000-0000-00000000de00";
 
 /// The dev master key: read from `.spvault-dev/master-keys`, or made and written there.
 fn dev_master_keys(path: &Path) -> anyhow::Result<SecretString> {
@@ -67,7 +69,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     }
     let emulator = LwaEmulator::start("127.0.0.1:0", Arc::new(EmulatorState::lenient()))
         .context("could not start the LWA emulator")?;
+    emulator
+        .state
+        .register_solution(DEMO_SOLUTION_ID, DEMO_CLIENT_ID);
     settings.lwa_endpoint = emulator.token_url();
+    settings.seller_central_url = Some(emulator.seller_central_url());
     let listen = settings.listen.clone();
     let app = Application::build(settings).await?;
     let demo = seed(&app.vault()).await?;
@@ -75,6 +81,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         tenancy::create_operator_key(app.pool(), &parsed(DisplayName::parse("spvault dev"))?)
             .await?;
     let base = format!("http://{listen}");
+    let link = onboarding_link(&app.onboarding(), &demo).await?;
     println!("spvault dev is serving on {base}");
     println!("  LWA emulator:   {}", emulator.token_url());
     println!("  master key:     {KEY_FILE} (reused on the next run)");
@@ -99,14 +106,39 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         "  curl -s {base}/v1/token-deliveries -H 'Authorization: Bearer {}'",
         demo.key.expose_secret()
     );
+    println!();
+    println!("Onboard a seller: open this link in a browser (it works once, for an hour), click");
+    println!("Authorize on the emulated Seller Central, and the new seller is in GET /v1/sellers:");
+    println!("  {}", link.expose_secret());
     app.run_until_stopped().await?;
     emulator.stop().await;
     Ok(())
 }
 
 struct Demo {
+    tenant_id: Uuid,
+    application_id: Uuid,
     seller_id: Uuid,
     key: SecretString,
+}
+
+/// A consent link for the demo application (onto the emulated Seller Central).
+async fn onboarding_link(onboarding: &Onboarding, demo: &Demo) -> anyhow::Result<SecretString> {
+    let actor = Actor::command_line(Some(demo.tenant_id), "spvault-dev");
+    let new = NewLink {
+        application_id: demo.application_id,
+        region: Region::Na,
+        marketplace_id: Some("ATVPDKIKX0DER"),
+        partner: Partner::Seller,
+        external_id: None,
+        return_url: None,
+        lifetime: parsed(LinkLifetime::parse(None))?,
+        appstore: None,
+    };
+    Ok(onboarding
+        .create_link(&actor, demo.tenant_id, new)
+        .await?
+        .url)
 }
 
 fn parsed<T>(parse: Result<T, String>) -> anyhow::Result<T> {
@@ -141,6 +173,16 @@ async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
     let client_id = parsed(ClientId::parse(DEMO_CLIENT_ID))?;
     let application_id = match applications::find_by_client_id(vault, tenant_id, &client_id).await?
     {
+        // Made by a version without onboarding: give it its solution id.
+        Some(app) if app.solution_id.is_none() => {
+            let changes = ApplicationChanges {
+                solution_id: Some(Some(&parsed(SolutionId::parse(DEMO_SOLUTION_ID))?)),
+                ..ApplicationChanges::default()
+            };
+            applications::update(vault, &actor, tenant_id, app.id, changes)
+                .await?
+                .id
+        }
         Some(app) => app.id,
         None => {
             let secret = SecretString::from("amzn1.oa2-cs.v1.demo-secret");
@@ -149,6 +191,9 @@ async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
                 client_id: &client_id,
                 client_secret: &parsed(ClientSecret::parse(&secret))?,
                 client_secret_expires_at: None,
+                solution_id: Some(&parsed(SolutionId::parse(DEMO_SOLUTION_ID))?),
+                draft: false,
+                redirect_uri: None,
             };
             applications::create(vault, &actor, tenant_id, new)
                 .await?
@@ -174,6 +219,8 @@ async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
             }
         };
     Ok(Demo {
+        tenant_id,
+        application_id,
         seller_id,
         key: key.key,
     })

@@ -22,6 +22,7 @@ use crate::readiness::Readiness;
 use crate::routes;
 use crate::routes::input::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
+use crate::workflows::onboarding::{Onboarding, OnboardingUrls};
 use crate::workflows::tokens::{Broker, RefreshPolicy, TokenCache};
 use crate::workflows::trail::deliveries::DeliveryWriter;
 use crate::workflows::trail::retention;
@@ -73,6 +74,7 @@ pub struct Application {
     authenticator: web::Data<Authenticator>,
     keystore: web::Data<KeyStore>,
     vault: web::Data<Vault>,
+    onboarding: web::Data<Onboarding>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -93,6 +95,7 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("could not listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let urls = onboarding_urls(&settings, listener.local_addr()?)?;
 
         let authenticator = web::Data::new(Authenticator::new(pool.clone(), &settings));
         let token_cache = Arc::new(TokenCache::new(settings.token_cache_capacity));
@@ -184,6 +187,12 @@ impl Application {
             keystore.clone().into_inner(),
             caches,
         ));
+        let onboarding = web::Data::new(Onboarding::new(
+            vault.get_ref().clone(),
+            broker.get_ref().clone(),
+            urls,
+        ));
+        let onboarding_data = onboarding.clone();
         let document = web::Data::new(crate::openapi::document());
         let vault_data = vault.clone();
         let mut server = HttpServer::new(move || {
@@ -200,6 +209,7 @@ impl Application {
                 .app_data(rate_limit.clone())
                 .app_data(trusted_proxies.clone())
                 .app_data(vault.clone())
+                .app_data(onboarding.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -230,6 +240,7 @@ impl Application {
             authenticator,
             keystore,
             vault: vault_data,
+            onboarding: onboarding_data,
             background,
         })
     }
@@ -251,6 +262,11 @@ impl Application {
         self.vault.get_ref().clone()
     }
 
+    /// The onboarding workflow (consent links), for `spvault dev`.
+    pub fn onboarding(&self) -> Onboarding {
+        self.onboarding.get_ref().clone()
+    }
+
     pub fn keystore(&self) -> Arc<KeyStore> {
         self.keystore.clone().into_inner()
     }
@@ -263,4 +279,29 @@ impl Application {
         }
         result
     }
+}
+
+/// `SPVAULT_PUBLIC_URL` (or the bound address) and `SPVAULT_SELLER_CENTRAL_URL`, checked.
+fn onboarding_urls(
+    settings: &Settings,
+    bound: std::net::SocketAddr,
+) -> anyhow::Result<OnboardingUrls> {
+    let public_url = settings.public_url(bound);
+    let absolute = |name: &str, value: &str| -> anyhow::Result<()> {
+        let url = url::Url::parse(value)
+            .with_context(|| format!("{name} is not an absolute URL: {value}"))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+            "{name} must be an http or https URL: {value}"
+        );
+        Ok(())
+    };
+    absolute("SPVAULT_PUBLIC_URL", &public_url)?;
+    if let Some(url) = &settings.seller_central_url {
+        absolute("SPVAULT_SELLER_CENTRAL_URL", url)?;
+    }
+    Ok(OnboardingUrls {
+        public_url,
+        seller_central_url: settings.seller_central_url.clone(),
+    })
 }

@@ -16,6 +16,9 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
     pub scope: Option<String>,
+    /// The `authorization_code` grant's code and redirect URI.
+    pub code: Option<SecretString>,
+    pub redirect_uri: Option<String>,
 }
 
 /// LWA's success body. The tokens are secrets: `Debug` shows neither, and they are wiped on
@@ -72,6 +75,8 @@ struct JsonTokenRequest {
     client_id: Option<String>,
     client_secret: Option<SecretString>,
     scope: Option<String>,
+    code: Option<SecretString>,
+    redirect_uri: Option<String>,
 }
 
 /// Parses a token request body. JSON when the content type says so (or the body starts with
@@ -95,6 +100,8 @@ pub fn parse_token_request(
             client_id: parsed.client_id,
             client_secret: parsed.client_secret,
             scope: parsed.scope,
+            code: parsed.code,
+            redirect_uri: parsed.redirect_uri,
         });
     }
     let text = std::str::from_utf8(body)
@@ -106,6 +113,8 @@ pub fn parse_token_request(
         client_id: fields.remove("client_id"),
         client_secret: fields.remove("client_secret").map(secret),
         scope: fields.remove("scope").map(|s| s.replace('+', " ")),
+        code: fields.remove("code").map(secret),
+        redirect_uri: fields.remove("redirect_uri"),
     };
     // Whatever else was sent (a secret under a misspelt name, say) is wiped too.
     fields.values_mut().for_each(Zeroize::zeroize);

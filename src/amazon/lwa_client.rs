@@ -21,7 +21,15 @@ use crate::config::Settings;
 /// What to exchange.
 pub enum Grant<'a> {
     RefreshToken(&'a SecretString),
-    ClientCredentials { scope: &'a str },
+    ClientCredentials {
+        scope: &'a str,
+    },
+    /// A seller's consent (seller onboarding): the `spapi_oauth_code` Amazon sent to
+    /// `redirect_uri`, which must be the one the consent page was opened with.
+    AuthorizationCode {
+        code: &'a SecretString,
+        redirect_uri: &'a str,
+    },
 }
 
 impl Grant<'_> {
@@ -29,6 +37,7 @@ impl Grant<'_> {
         match self {
             Grant::RefreshToken(_) => "refresh_token",
             Grant::ClientCredentials { .. } => "client_credentials",
+            Grant::AuthorizationCode { .. } => "authorization_code",
         }
     }
 }
@@ -38,6 +47,8 @@ pub struct LwaToken {
     pub access_token: SecretString,
     /// Seconds, 1 to `MAX_LIFETIME_SECS`.
     pub expires_in: u32,
+    /// Only the `authorization_code` grant brings one (and must).
+    pub refresh_token: Option<SecretString>,
 }
 
 /// The longest token lifetime accepted from LWA (a day; LWA's own is an hour).
@@ -159,6 +170,10 @@ impl LwaClient {
         match grant {
             Grant::RefreshToken(token) => fields.push(("refresh_token", token.expose_secret())),
             Grant::ClientCredentials { scope } => fields.push(("scope", scope)),
+            Grant::AuthorizationCode { code, redirect_uri } => {
+                fields.push(("code", code.expose_secret()));
+                fields.push(("redirect_uri", redirect_uri));
+            }
         }
         // The body holds the client secret and refresh token: it is handed over as the buffer
         // itself, wiped when the request is done with it, never copied into a plain String.
@@ -175,7 +190,10 @@ impl LwaClient {
             .send()
             .await;
         let result = match sent {
-            Ok(response) => read_response(response).await,
+            Ok(response) => {
+                let wants_refresh_token = matches!(grant, Grant::AuthorizationCode { .. });
+                read_response(response, wants_refresh_token).await
+            }
             Err(err) if err.is_timeout() => Err(Failure::Transient("timeout".into())),
             Err(err) if err.is_connect() => Err(Failure::Transient("connection_failed".into())),
             Err(_) => Err(Failure::Transient("request_failed".into())),
@@ -188,7 +206,10 @@ impl LwaClient {
     }
 }
 
-async fn read_response(response: reqwest::Response) -> Result<LwaToken, Failure> {
+async fn read_response(
+    response: reqwest::Response,
+    wants_refresh_token: bool,
+) -> Result<LwaToken, Failure> {
     let status = response.status();
     // A redirect is never followed (the request carries the credentials; see `amazon::http`).
     // It is not LWA's verdict on the credentials, so it must not mark a seller or application
@@ -213,12 +234,24 @@ async fn read_response(response: reqwest::Response) -> Result<LwaToken, Failure>
     if status.is_success() {
         return match serde_json::from_slice::<TokenResponse>(&bytes) {
             Ok(body) if body.access_token.expose_secret().starts_with("Atza|") => {
+                let refresh_token = match body.refresh_token {
+                    Some(token)
+                        if wants_refresh_token && token.expose_secret().starts_with("Atzr|") =>
+                    {
+                        Some(token)
+                    }
+                    _ if wants_refresh_token => {
+                        return Err(Failure::Transient("malformed_response".into()))
+                    }
+                    _ => None,
+                };
                 // LWA's tokens live an hour; a lifetime of none or of more than a day is not
                 // an answer to trust.
                 match u32::try_from(body.expires_in) {
                     Ok(expires_in @ 1..=MAX_LIFETIME_SECS) => Ok(LwaToken {
                         access_token: body.access_token,
                         expires_in,
+                        refresh_token,
                     }),
                     _ => Err(Failure::Transient("malformed_response".into())),
                 }

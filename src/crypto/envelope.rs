@@ -66,7 +66,10 @@ impl DataKey {
 
     /// The AES key for `purpose` in `period`, derived with HKDF-SHA-256.
     fn subkey_cipher(&self, purpose: Purpose, period: u32) -> Aes256Gcm {
-        let info = format!("spvault:v{SUBKEY_VERSION}:subkey:{}:{period}", purpose.label());
+        let info = format!(
+            "spvault:v{SUBKEY_VERSION}:subkey:{}:{period}",
+            purpose.label()
+        );
         let mut subkey = Zeroizing::new([0u8; 32]);
         Hkdf::<Sha256>::new(None, self.0.expose_secret())
             .expand(info.as_bytes(), subkey.as_mut_slice())
@@ -363,7 +366,10 @@ mod tests {
         assert_eq!(period, Purpose::CachedToken.current_period());
         assert!(period > 20_000, "days since 1970");
         // Opens on a later day too (the period travels with it)...
-        assert_eq!(open(&key, &token, &sealed).unwrap().as_slice(), b"Atza|token");
+        assert_eq!(
+            open(&key, &token, &sealed).unwrap().as_slice(),
+            b"Atza|token"
+        );
         // ...but claiming another day, or another purpose, does not.
         let mut other_day = sealed.clone();
         other_day[1..5].copy_from_slice(&(period - 1).to_be_bytes());

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{ApplicationStatus, ClientId, DisplayName, Limit};
+use crate::domain::{ApplicationStatus, BrowserUrl, ClientId, DisplayName, Limit, SolutionId};
 
 pub const NAME_CONSTRAINT: &str = "application_name_key";
 pub const CLIENT_ID_CONSTRAINT: &str = "application_client_id_key";
@@ -18,6 +18,10 @@ pub struct ApplicationRow {
     pub client_secret_updated_at: DateTime<Utc>,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    pub solution_id: Option<String>,
+    pub draft: bool,
+    /// `None`: the vault's own callback.
+    pub redirect_uri: Option<String>,
 }
 
 pub struct NewApplication<'a> {
@@ -27,6 +31,9 @@ pub struct NewApplication<'a> {
     pub client_id: &'a ClientId,
     pub sealed_secret: &'a [u8],
     pub secret_expires_at: Option<DateTime<Utc>>,
+    pub solution_id: Option<&'a SolutionId>,
+    pub draft: bool,
+    pub redirect_uri: Option<&'a BrowserUrl>,
 }
 
 #[tracing::instrument(skip_all, fields(id = %app.id))]
@@ -36,15 +43,19 @@ pub async fn insert_application(
 ) -> Result<ApplicationRow, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "insert into application (id, tenant_id, name, client_id, client_secret, client_secret_expires_at)
-         values ($1, $2, $3, $4, $5, $6)
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at",
+        "insert into application (id, tenant_id, name, client_id, client_secret, client_secret_expires_at,
+                                  solution_id, draft, redirect_uri)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at, solution_id, draft, redirect_uri",
         app.id,
         app.tenant_id,
         app.name.as_str(),
         app.client_id.as_str(),
         app.sealed_secret,
-        app.secret_expires_at
+        app.secret_expires_at,
+        app.solution_id.map(SolutionId::as_str),
+        app.draft,
+        app.redirect_uri.map(BrowserUrl::as_str)
     )
     .fetch_one(conn)
     .await
@@ -59,7 +70,8 @@ pub async fn list_applications(
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at,
+                solution_id, draft, redirect_uri
          from application where tenant_id = $1 and id < $2 order by id desc limit $3",
         tenant_id,
         before,
@@ -77,7 +89,8 @@ pub async fn find_application(
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at,
+                solution_id, draft, redirect_uri
          from application where tenant_id = $1 and id = $2",
         tenant_id,
         id
@@ -86,20 +99,39 @@ pub async fn find_application(
     .await
 }
 
+/// What `PATCH /v1/applications/{id}` changes: `None` keeps a field; `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct ApplicationChanges<'a> {
+    pub name: Option<&'a DisplayName>,
+    pub solution_id: Option<Option<&'a SolutionId>>,
+    pub draft: Option<bool>,
+    pub redirect_uri: Option<Option<&'a BrowserUrl>>,
+}
+
 #[tracing::instrument(skip(conn))]
-pub async fn rename_application(
+pub async fn update_application(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-    name: Option<&DisplayName>,
+    changes: ApplicationChanges<'_>,
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "update application set name = coalesce($3, name) where tenant_id = $1 and id = $2
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at",
+        "update application
+         set name = coalesce($3, name),
+             solution_id = case when $4 then $5 else solution_id end,
+             draft = coalesce($6, draft),
+             redirect_uri = case when $7 then $8 else redirect_uri end
+         where tenant_id = $1 and id = $2
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at, solution_id, draft, redirect_uri",
         tenant_id,
         id,
-        name.map(DisplayName::as_str)
+        changes.name.map(DisplayName::as_str),
+        changes.solution_id.is_some(),
+        changes.solution_id.flatten().map(SolutionId::as_str),
+        changes.draft,
+        changes.redirect_uri.is_some(),
+        changes.redirect_uri.flatten().map(BrowserUrl::as_str)
     )
     .fetch_optional(conn)
     .await
@@ -120,7 +152,7 @@ pub async fn replace_client_secret(
          set client_secret = $3, client_secret_expires_at = $4, client_secret_updated_at = now(),
              status = 'active'
          where tenant_id = $1 and id = $2
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at, solution_id, draft, redirect_uri",
         tenant_id,
         id,
         sealed_secret,
@@ -154,7 +186,8 @@ pub async fn find_application_by_client_id(
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at,
+                solution_id, draft, redirect_uri
          from application where tenant_id = $1 and client_id = $2",
         tenant_id,
         client_id.as_str()

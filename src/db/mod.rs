@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod applications;
 pub mod audit_events;
+pub mod authorization_links;
 pub mod cached_tokens;
 pub mod data_keys;
 pub mod leases;

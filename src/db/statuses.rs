@@ -7,7 +7,7 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, Postgres, Type};
 
-use crate::domain::{ApplicationStatus, AuditActor, SellerStatus};
+use crate::domain::{ApplicationStatus, AuditActor, LinkStatus, SellerStatus};
 
 macro_rules! stored_as_text {
     ($status:ty) => {
@@ -40,3 +40,4 @@ macro_rules! stored_as_text {
 stored_as_text!(SellerStatus);
 stored_as_text!(ApplicationStatus);
 stored_as_text!(AuditActor);
+stored_as_text!(LinkStatus);

@@ -37,7 +37,8 @@ pub struct NewTokenIssue<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub lwa_latency_ms: i32,
     pub token_fingerprint: Option<&'a str>,
-    pub api_key_id: Uuid,
+    /// `None` for an exchange no key asked for (a seller's consent arriving at the callback).
+    pub api_key_id: Option<Uuid>,
     pub request_id: &'a str,
 }
 

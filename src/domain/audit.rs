@@ -5,13 +5,16 @@ use utoipa::ToSchema;
 
 /// Who made the change: `api_key` — a key of this tenant, named by `api_key_id`; `operator` — the
 /// vault's operator (an operator key; which one is not shown to tenants, and `api_key_id` is
-/// null); `cli` — the vault's command line (`spvault …`), which acts with no key.
+/// null); `cli` — the vault's command line (`spvault …`), which acts with no key; `seller` — a
+/// seller granting consent through an authorization link (no key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditActor {
     ApiKey,
     Operator,
     Cli,
+    /// A seller's consent arriving at the onboarding callback: no key, its state proved the link.
+    Seller,
 }
 
 impl AuditActor {
@@ -20,6 +23,7 @@ impl AuditActor {
             Self::ApiKey => "api_key",
             Self::Operator => "operator",
             Self::Cli => "cli",
+            Self::Seller => "seller",
         }
     }
 
@@ -28,7 +32,8 @@ impl AuditActor {
             "api_key" => Ok(Self::ApiKey),
             "operator" => Ok(Self::Operator),
             "cli" => Ok(Self::Cli),
-            _ => Err("must be \"api_key\", \"operator\" or \"cli\"".into()),
+            "seller" => Ok(Self::Seller),
+            _ => Err("must be \"api_key\", \"operator\", \"cli\" or \"seller\"".into()),
         }
     }
 }

@@ -4,7 +4,9 @@
 pub mod api_key;
 mod audit;
 mod credentials;
+pub mod marketplaces;
 mod names;
+mod onboarding;
 mod pagination;
 mod scope;
 mod status;
@@ -15,6 +17,7 @@ pub use credentials::{
     MAX_CREDENTIAL_BYTES,
 };
 pub use names::{DisplayName, TenantName};
+pub use onboarding::{AmazonState, BrowserUrl, LinkLifetime, LinkStatus, Partner, SolutionId};
 pub use pagination::{start as page_start, Cursor, Limit, Page};
 pub use scope::{grantless_scope, Scope, Scopes, GRANTLESS_SCOPES};
 pub use status::{ApplicationStatus, CredentialKind, SellerStatus};

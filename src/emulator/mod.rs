@@ -10,7 +10,13 @@
 //! - `POST /_emulator/behaviour` `{"latency_ms"?, "fail_next"?, "fail_status"?, "hang"?, "token_lifetime_secs"?}`
 //! - `POST /_emulator/clients` `{"client_id", "client_secret"}` · `POST /_emulator/refresh-tokens` `{"refresh_token", "client_id"}`
 //! - `POST /_emulator/revoke` `{"refresh_token"}` · `POST /_emulator/reject-client` `{"client_id"}`
+//! - `POST /_emulator/solutions` `{"solution_id", "client_id"}`: an SP-API application id, whose
+//!   consent codes are then bound to that client
+//!
+//! It also plays Seller Central's consent page and LWA's `authorization_code` grant (see
+//! `consent`), so that seller onboarding runs end to end on one machine.
 
+mod consent;
 mod state;
 
 use std::net::TcpListener;
@@ -47,6 +53,11 @@ impl LwaEmulator {
         })
     }
 
+    /// The emulated Seller Central (`SPVAULT_SELLER_CENTRAL_URL`).
+    pub fn seller_central_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// Where to send token requests.
     pub fn token_url(&self) -> String {
         format!("http://127.0.0.1:{}/auth/o2/token", self.port)
@@ -74,6 +85,12 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
             )
             .route("/_emulator/revoke", web::post().to(revoke))
             .route("/_emulator/reject-client", web::post().to(reject_client))
+            .route("/_emulator/solutions", web::post().to(register_solution))
+            .route("/apps/authorize/consent", web::get().to(consent::consent))
+            .route(
+                "/apps/authorize/decision",
+                web::post().to(consent::decision),
+            )
     })
     // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
     // request out within seconds of connecting.
@@ -168,6 +185,20 @@ async fn reject_client(
     body: web::Json<RejectBody>,
 ) -> HttpResponse {
     state.reject_client(&body.client_id);
+    HttpResponse::NoContent().finish()
+}
+
+#[derive(Deserialize)]
+struct SolutionBody {
+    solution_id: String,
+    client_id: String,
+}
+
+async fn register_solution(
+    state: web::Data<EmulatorState>,
+    body: web::Json<SolutionBody>,
+) -> HttpResponse {
+    state.register_solution(&body.solution_id, &body.client_id);
     HttpResponse::NoContent().finish()
 }
 

@@ -55,7 +55,22 @@ struct Registry {
     refresh_tokens: HashMap<String, String>,
     revoked: HashSet<String>,
     by_key: HashMap<String, u64>,
+    /// Solution ids (`amzn1.sp.solution.…`) and their applications' client ids.
+    solutions: HashMap<String, String>,
+    /// Consent codes not yet exchanged.
+    codes: HashMap<String, ConsentCode>,
 }
+
+/// A one-time `spapi_oauth_code`: bound to the consent's redirect URI and, when its solution is
+/// registered, to that application's client id.
+struct ConsentCode {
+    client_id: Option<String>,
+    redirect_uri: String,
+    issued: std::time::Instant,
+}
+
+/// How long a consent code may be exchanged (Amazon's five minutes).
+const CODE_LIFETIME: Duration = Duration::from_secs(300);
 
 struct Failures {
     remaining: u32,
@@ -130,6 +145,38 @@ impl EmulatorState {
         registry
             .clients
             .insert(client_id.to_owned(), client_secret.to_owned());
+    }
+
+    /// Knows the SP-API application `solution_id` by its client id: its consent codes are bound
+    /// to that client.
+    pub fn register_solution(&self, solution_id: &str, client_id: &str) {
+        self.registry()
+            .solutions
+            .insert(solution_id.to_owned(), client_id.to_owned());
+    }
+
+    /// Whether the consent page knows this solution (strict mode knows only registered ones).
+    pub fn knows_solution(&self, solution_id: &str) -> bool {
+        !self.strict || self.registry().solutions.contains_key(solution_id)
+    }
+
+    /// A selling partner's consent to `solution_id`: a one-time code for `redirect_uri`.
+    pub fn issue_consent_code(&self, solution_id: &str, redirect_uri: &str) -> String {
+        let code = format!(
+            "ANemu{}",
+            URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<24>())
+        );
+        let mut registry = self.registry();
+        let client_id = registry.solutions.get(solution_id).cloned();
+        registry.codes.insert(
+            code.clone(),
+            ConsentCode {
+                client_id,
+                redirect_uri: redirect_uri.to_owned(),
+                issued: std::time::Instant::now(),
+            },
+        );
+        code
     }
 
     pub fn register_refresh_token(&self, refresh_token: &str, client_id: &str) {
@@ -212,6 +259,10 @@ impl EmulatorState {
                 request.client_id.as_deref().unwrap_or_default(),
                 request.scope.as_deref().unwrap_or_default()
             )),
+            Some("authorization_code") => Some(format!(
+                "authorization_code:{}",
+                request.client_id.as_deref().unwrap_or_default()
+            )),
             _ => None,
         };
         self.exchanges.fetch_add(1, Ordering::Relaxed);
@@ -267,6 +318,7 @@ impl EmulatorState {
                 }
                 Outcome::Issued(self.issue(None))
             }
+            Some("authorization_code") => self.redeem_code(request, client_id),
             Some(_) => lwa_error(
                 400,
                 "unsupported_grant_type",
@@ -274,6 +326,44 @@ impl EmulatorState {
             ),
             None => lwa_error(400, "invalid_request", "grant_type is required"),
         }
+    }
+
+    /// The `authorization_code` grant: a code once, within its lifetime, by its client, for
+    /// its redirect URI; the answer brings a new refresh token (known from then on).
+    fn redeem_code(&self, request: &TokenRequest, client_id: &str) -> Outcome {
+        let invalid = |what: &str| {
+            lwa_error(
+                400,
+                "invalid_grant",
+                &format!("The request has an invalid grant parameter : {what}"),
+            )
+        };
+        let Some(code) = &request.code else {
+            return lwa_error(400, "invalid_request", "code is required");
+        };
+        // Taken out whatever follows: a code is good for one attempt.
+        let Some(consent) = self.registry().codes.remove(code.expose_secret()) else {
+            return invalid("code");
+        };
+        if consent.issued.elapsed() > CODE_LIFETIME {
+            return invalid("code");
+        }
+        if consent
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != client_id)
+        {
+            return invalid("code");
+        }
+        if request.redirect_uri.as_deref() != Some(consent.redirect_uri.as_str()) {
+            return invalid("redirect_uri");
+        }
+        let refresh_token = format!(
+            "Atzr|IwEBIemu{}",
+            URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<48>())
+        );
+        self.register_refresh_token(&refresh_token, client_id);
+        Outcome::Issued(self.issue(Some(refresh_token)))
     }
 
     fn check_client(&self, client_id: &str, client_secret: &str) -> Option<Outcome> {

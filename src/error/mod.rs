@@ -186,6 +186,7 @@ impl From<workflows::Error> for ApiError {
         match err {
             E::NotFound(what) => Self::NotFound(what),
             E::Conflict(message) => Self::Conflict(message),
+            E::Invalid { field, message } => Self::validation(field, message),
             E::TenantDisabled => Self::TenantDisabled,
             E::ClientMismatch => {
                 Self::NotFound("the seller's application has another client id".into())

@@ -8,20 +8,27 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{parse_fields, plausible_time, JsonBody, PageQuery};
+use super::input::{parse_fields, plausible_time, present, JsonBody, PageQuery};
 use super::no_content;
 use crate::auth::{AdminScope, TenantCaller};
-use crate::domain::{ApplicationStatus, ClientId, ClientSecret, DisplayName, Page};
+use crate::domain::{
+    ApplicationStatus, BrowserUrl, ClientId, ClientSecret, DisplayName, Page, SolutionId,
+};
 use crate::error::ApiError;
 use crate::telemetry::RequestId;
-use crate::workflows::credentials::applications::{self, ApplicationRow, NewApp};
+use crate::workflows::credentials::applications::{
+    self, ApplicationChanges, ApplicationRow, NewApp,
+};
+use crate::workflows::onboarding::Onboarding;
 use crate::workflows::Vault;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10", "name": "main app",
     "client_id": "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef",
     "status": "active", "client_secret_updated_at": "2026-11-28T12:00:00Z",
-    "client_secret_expires_at": "2027-05-27T12:00:00Z", "created_at": "2026-11-28T12:00:00Z"}))]
+    "client_secret_expires_at": "2027-05-27T12:00:00Z", "created_at": "2026-11-28T12:00:00Z",
+    "solution_id": "amzn1.sp.solution.0c6d1a3e-12ab-4cde-8f90-1234567890ab", "draft": false,
+    "redirect_uri": "https://vault.example.com/oauth/callback"}))]
 pub struct Application {
     pub id: Uuid,
     pub name: String,
@@ -32,10 +39,19 @@ pub struct Application {
     pub client_secret_updated_at: DateTime<Utc>,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The SP-API application id consent links name (`amzn1.sp.solution.…`); needed for
+    /// authorization links.
+    pub solution_id: Option<String>,
+    /// A draft application's consent links carry `version=beta`.
+    pub draft: bool,
+    /// Where Amazon sends the seller back; `{SPVAULT_PUBLIC_URL}/oauth/callback` unless set. It
+    /// must be registered with the application at Amazon.
+    pub redirect_uri: String,
 }
 
-impl From<ApplicationRow> for Application {
-    fn from(row: ApplicationRow) -> Self {
+impl Application {
+    pub fn new(row: ApplicationRow, onboarding: &Onboarding) -> Self {
+        let redirect_uri = onboarding.redirect_uri_of(&row);
         Self {
             id: row.id,
             name: row.name,
@@ -44,6 +60,9 @@ impl From<ApplicationRow> for Application {
             client_secret_updated_at: row.client_secret_updated_at,
             client_secret_expires_at: row.client_secret_expires_at,
             created_at: row.created_at,
+            solution_id: row.solution_id,
+            draft: row.draft,
+            redirect_uri,
         }
     }
 }
@@ -59,12 +78,28 @@ pub struct CreateApplication {
     #[schema(value_type = String, example = "amzn1.oa2-cs.v1.0123456789abcdef")]
     client_secret: SecretString,
     client_secret_expires_at: Option<DateTime<Utc>>,
+    #[schema(example = "amzn1.sp.solution.0c6d1a3e-12ab-4cde-8f90-1234567890ab")]
+    solution_id: Option<String>,
+    /// Default false.
+    draft: Option<bool>,
+    /// Default `{SPVAULT_PUBLIC_URL}/oauth/callback`.
+    #[schema(example = "https://vault.example.com/oauth/callback")]
+    redirect_uri: Option<String>,
 }
 
+/// Fields left out keep their value; `solution_id` and `redirect_uri` may be `null` (no
+/// solution id; the default redirect URI).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApplication {
     name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    solution_id: Option<Option<String>>,
+    draft: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    redirect_uri: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -85,6 +120,7 @@ pub async fn create(
     caller: TenantCaller<AdminScope>,
     request_id: RequestId,
     vault: web::Data<Vault>,
+    onboarding: web::Data<Onboarding>,
     JsonBody(body): JsonBody<CreateApplication>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
@@ -92,16 +128,21 @@ pub async fn create(
         client_id = "client_id" => ClientId::parse(&body.client_id),
         client_secret = "client_secret" => ClientSecret::parse(&body.client_secret),
         secret_expires_at = "client_secret_expires_at" => plausible_time(body.client_secret_expires_at),
+        solution_id = "solution_id" => body.solution_id.as_deref().map(SolutionId::parse).transpose(),
+        redirect_uri = "redirect_uri" => body.redirect_uri.as_deref().map(BrowserUrl::parse).transpose(),
     };
     let new = NewApp {
         name: &name,
         client_id: &client_id,
         client_secret: &client_secret,
         client_secret_expires_at: secret_expires_at,
+        solution_id: solution_id.as_ref(),
+        draft: body.draft.unwrap_or(false),
+        redirect_uri: redirect_uri.as_ref(),
     };
     let row =
         applications::create(&vault, &caller.actor(&request_id), caller.tenant_id, new).await?;
-    Ok(HttpResponse::Created().json(Application::from(row)))
+    Ok(HttpResponse::Created().json(Application::new(row, &onboarding)))
 }
 
 /// The tenant's applications, newest first.
@@ -113,6 +154,7 @@ pub async fn create(
 pub async fn list(
     caller: TenantCaller<AdminScope>,
     vault: web::Data<Vault>,
+    onboarding: web::Data<Onboarding>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     parse_fields! {
@@ -120,7 +162,8 @@ pub async fn list(
         cursor = "cursor" => query.cursor(),
     };
     let rows = applications::list(&vault, caller.tenant_id, cursor, limit).await?;
-    let page = Page::from_rows(rows, limit, |row| row.id).map(Application::from);
+    let page =
+        Page::from_rows(rows, limit, |row| row.id).map(|row| Application::new(row, &onboarding));
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -131,13 +174,14 @@ pub async fn list(
 pub async fn get(
     caller: TenantCaller<AdminScope>,
     vault: web::Data<Vault>,
+    onboarding: web::Data<Onboarding>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = applications::get(&vault, caller.tenant_id, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(Application::from(row)))
+    Ok(HttpResponse::Ok().json(Application::new(row, &onboarding)))
 }
 
-/// Renames an application.
+/// Changes an application's name or onboarding fields.
 #[utoipa::path(patch, path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     request_body = UpdateApplication,
@@ -147,20 +191,27 @@ pub async fn update(
     caller: TenantCaller<AdminScope>,
     request_id: RequestId,
     vault: web::Data<Vault>,
+    onboarding: web::Data<Onboarding>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<UpdateApplication>,
 ) -> Result<HttpResponse, ApiError> {
-    parse_fields! { name = "name" => body.name.as_deref().map(DisplayName::parse).transpose() };
+    parse_fields! {
+        name = "name" => body.name.as_deref().map(DisplayName::parse).transpose(),
+        solution_id = "solution_id" => body.solution_id.as_ref()
+            .map(|v| v.as_deref().map(SolutionId::parse).transpose()).transpose(),
+        redirect_uri = "redirect_uri" => body.redirect_uri.as_ref()
+            .map(|v| v.as_deref().map(BrowserUrl::parse).transpose()).transpose(),
+    };
+    let changes = ApplicationChanges {
+        name: name.as_ref(),
+        solution_id: solution_id.as_ref().map(Option::as_ref),
+        draft: body.draft,
+        redirect_uri: redirect_uri.as_ref().map(Option::as_ref),
+    };
     let actor = caller.actor(&request_id);
-    let row = applications::rename(
-        &vault,
-        &actor,
-        caller.tenant_id,
-        path.into_inner(),
-        name.as_ref(),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(Application::from(row)))
+    let row =
+        applications::update(&vault, &actor, caller.tenant_id, path.into_inner(), changes).await?;
+    Ok(HttpResponse::Ok().json(Application::new(row, &onboarding)))
 }
 
 /// Replaces the client secret (after a rotation at Amazon); clears `client_credentials_rejected`.
@@ -173,6 +224,7 @@ pub async fn replace_client_secret(
     caller: TenantCaller<AdminScope>,
     request_id: RequestId,
     vault: web::Data<Vault>,
+    onboarding: web::Data<Onboarding>,
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<ReplaceClientSecret>,
 ) -> Result<HttpResponse, ApiError> {
@@ -189,7 +241,7 @@ pub async fn replace_client_secret(
         secret_expires_at,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(Application::from(row)))
+    Ok(HttpResponse::Ok().json(Application::new(row, &onboarding)))
 }
 
 /// Deletes an application no seller uses.

@@ -6,10 +6,12 @@ pub mod access_tokens;
 pub mod api_keys;
 pub mod applications;
 pub mod audit_events;
+pub mod authorization_links;
 pub mod docs;
 pub mod health;
 pub(crate) mod input;
 pub mod lwa_compat;
+pub mod oauth_callback;
 pub mod sellers;
 pub mod tenants;
 pub mod token_trail;
@@ -116,6 +118,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Key,
         |r| r.route(web::put().to(applications::replace_client_secret)),
     ))
+    .service(resource(
+        "/v1/applications/{application_id}/authorization-links",
+        Key,
+        |r| r.route(web::post().to(authorization_links::create)),
+    ))
+    .service(resource("/v1/authorization-links", Key, |r| {
+        r.route(web::get().to(authorization_links::list))
+    }))
+    .service(resource("/v1/authorization-links/{link_id}", Key, |r| {
+        r.route(web::get().to(authorization_links::get))
+    }))
+    // Authenticated by the single-use state it carries, not by a key.
+    .service(resource("/oauth/callback", Open, |r| {
+        r.route(web::get().to(oauth_callback::callback))
+    }))
     .service(resource("/v1/sellers", Key, |r| {
         r.route(web::post().to(sellers::create))
             .route(web::get().to(sellers::list))

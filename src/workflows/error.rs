@@ -13,6 +13,12 @@ pub enum Error {
     /// A uniqueness rule or a rule about what may be changed; the message is for people.
     #[error("{0}")]
     Conflict(String),
+    /// A value that parsed but does not fit what it refers to (a field of a `422`).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("the tenant is disabled")]
     TenantDisabled,
     /// The caller named another client id than the seller's application's.

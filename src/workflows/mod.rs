@@ -5,11 +5,14 @@
 //!
 //! - `tenancy`     — tenants and API keys
 //! - `credentials` — applications (client secrets) and sellers (refresh tokens)
+//! - `onboarding`  — consent links and the OAuth callback that makes (or renews) sellers
 //! - `tokens`      — the token broker: cache, single flight, exchanges at LWA
 //! - `trail`       — the audit trail: change events, durable deliveries, retention, queries
 
 pub mod credentials;
 mod error;
+pub mod onboarding;
+mod secrets;
 pub mod tenancy;
 pub mod tokens;
 pub mod trail;

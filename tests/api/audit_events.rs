@@ -184,6 +184,6 @@ async fn a_tenant_never_reads_the_operators_key_id_in_its_trail() {
     assert!(schemas["AuditEvent"]["properties"]["actor"].is_object());
     assert_eq!(
         schemas["AuditActor"]["enum"],
-        json!(["api_key", "operator", "cli"])
+        json!(["api_key", "operator", "cli", "seller"])
     );
 }

@@ -14,6 +14,7 @@ mod invalidation;
 mod lwa_client;
 mod lwa_compat;
 mod lwa_emulator;
+mod onboarding;
 mod operations;
 mod production;
 mod sdks;

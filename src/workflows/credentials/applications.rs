@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{conflict, drop_minted_tokens, not_found, seal, Credential};
 use crate::db;
+pub use crate::db::applications::ApplicationChanges;
 pub use crate::db::applications::ApplicationRow;
 use crate::db::applications::{self, NewApplication};
 use crate::db::sellers::APPLICATION_CONSTRAINT;
-use crate::domain::{ClientId, ClientSecret, Cursor, DisplayName, Limit};
+use crate::domain::{BrowserUrl, ClientId, ClientSecret, Cursor, Limit, SolutionId};
+use crate::workflows::secrets::{conflict, drop_minted_tokens, not_found, seal, Credential};
 use crate::workflows::trail::Actor;
 use crate::workflows::{commit_change, Change, Error, Result, Vault};
 
@@ -25,10 +26,15 @@ const UNIQUE: &[(&str, &str)] = &[
 
 /// A new application, parsed.
 pub struct NewApp<'a> {
-    pub name: &'a DisplayName,
+    pub name: &'a crate::domain::DisplayName,
     pub client_id: &'a ClientId,
     pub client_secret: &'a ClientSecret,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
+    /// Seller onboarding: the application's id at Amazon, whether it is a draft, and the
+    /// redirect URI registered with it (`None`: the vault's own callback).
+    pub solution_id: Option<&'a SolutionId>,
+    pub draft: bool,
+    pub redirect_uri: Option<&'a BrowserUrl>,
 }
 
 /// Registers an application of `tenant_id` with its client secret (sealed).
@@ -51,6 +57,9 @@ pub async fn create(
             client_id: new.client_id,
             sealed_secret: &sealed,
             secret_expires_at: new.client_secret_expires_at,
+            solution_id: new.solution_id,
+            draft: new.draft,
+            redirect_uri: new.redirect_uri,
         },
     )
     .await
@@ -85,15 +94,16 @@ pub async fn find_by_client_id(
     Ok(applications::find_application_by_client_id(&vault.pool, tenant_id, client_id).await?)
 }
 
-pub async fn rename(
+/// Changes an application's name or onboarding fields.
+pub async fn update(
     vault: &Vault,
     actor: &Actor,
     tenant_id: Uuid,
     id: Uuid,
-    name: Option<&DisplayName>,
+    changes: ApplicationChanges<'_>,
 ) -> Result<ApplicationRow> {
     let mut tx = vault.pool.begin().await?;
-    let row = applications::rename_application(&mut tx, tenant_id, id, name)
+    let row = applications::update_application(&mut tx, tenant_id, id, changes)
         .await
         .map_err(|err| conflict(err, UNIQUE))?
         .ok_or_else(|| not_found("application", id))?;

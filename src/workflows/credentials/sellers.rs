@@ -3,13 +3,13 @@
 
 use uuid::Uuid;
 
-use super::{conflict, drop_minted_tokens, not_found, seal, Credential};
 use crate::db;
 use crate::db::sellers::{self, NewSeller};
 pub use crate::db::sellers::{SellerChanges, SellerFilter, SellerRow};
 use crate::domain::{
     Cursor, ExternalId, Limit, MarketplaceIds, RefreshToken, Region, SellingPartnerId,
 };
+use crate::workflows::secrets::{conflict, drop_minted_tokens, not_found, seal, Credential};
 use crate::workflows::trail::Actor;
 use crate::workflows::{commit_change, Change, Result, Vault};
 

@@ -17,16 +17,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
 
+use super::authorization_code::CodeExchange;
 use super::cache::{CachedToken, Generation, TokenCache};
 use super::exchange::{self, Credentials, Exchanged, Job};
 use super::subject::{
     grantless_cache_key, Delivered, OwnedSubject, Requester, Source, Subject, Verdict, Want,
 };
-use crate::amazon::lwa_client::LwaClient;
+use crate::amazon::lwa_client::{Grant, LwaClient};
 use crate::db::cached_tokens::CachedTokenRow;
 use crate::db::{self, applications, tenants};
 use crate::domain::{ClientId, CredentialKind};
@@ -148,6 +150,28 @@ impl Broker {
                 .await?
                 .ok_or_else(|| Error::not_found("an application with this client id"))?;
         self.grantless_token(who, application.id, scope, want).await
+    }
+
+    /// Exchanges a seller's consent (`spapi_oauth_code`) for its refresh token at LWA, with the
+    /// application's client credentials and the redirect URI the consent page was opened with.
+    /// Counts as one of this process's exchanges in flight; records nothing (see
+    /// [`CodeExchange::record`]).
+    pub async fn exchange_authorization_code(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        code: &SecretString,
+        redirect_uri: &str,
+    ) -> Result<CodeExchange, Error> {
+        let _slot = self
+            .0
+            .exchange_slots
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
+        let grant = Grant::AuthorizationCode { code, redirect_uri };
+        let attempts = self.0.lwa.exchange(client_id, client_secret, &grant).await;
+        Ok(CodeExchange { attempts })
     }
 
     async fn token(

@@ -348,7 +348,7 @@ async fn record_attempts(
             expires_at: None,
             lwa_latency_ms: latency_ms,
             token_fingerprint: None,
-            api_key_id: who.api_key_id,
+            api_key_id: Some(who.api_key_id),
             request_id: &who.request_id,
         };
         match &attempt.result {

@@ -8,12 +8,16 @@
 //!   verdicts mean in the database
 //! - `cache`    — tokens in memory, invalidated with the rest of the replica's caches
 //! - `subject`  — the types all of them share: whose token, who asks, what for, LWA's verdicts
+//! - `authorization_code` — a seller's consent exchanged for its refresh token (onboarding), and
+//!   its records
 
+mod authorization_code;
 mod broker;
 mod cache;
 mod exchange;
 mod subject;
 
+pub use authorization_code::{CodeExchange, CodeOutcome, CodeRecord};
 pub use broker::{Broker, RefreshPolicy};
 pub use cache::{CachedToken, TokenCache};
 pub use subject::{grantless_cache_key, Delivered, Requester, Source, Via, Want};

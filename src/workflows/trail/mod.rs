@@ -35,6 +35,8 @@ enum Who {
     Operator(Uuid),
     /// The command line, acting with no key.
     CommandLine,
+    /// A seller granting consent (the onboarding callback): no key.
+    Seller,
 }
 
 impl Actor {
@@ -65,6 +67,16 @@ impl Actor {
         }
     }
 
+    /// A request no key made, in `tenant_id`'s trail: a seller's consent arriving at the
+    /// onboarding callback (its state proved which link, and so which tenant).
+    pub fn keyless(tenant_id: Uuid, request_id: &str) -> Self {
+        Self {
+            tenant_id: Some(tenant_id),
+            who: Who::Seller,
+            request_id: request_id.to_owned(),
+        }
+    }
+
     /// The same actor, recorded in `tenant_id`'s trail (operator actions on a tenant).
     pub fn in_tenant(&self, tenant_id: Uuid) -> Self {
         Self {
@@ -85,6 +97,7 @@ impl Actor {
             Who::TenantKey(id) => (AuditActor::ApiKey, Some(id), None),
             Who::Operator(id) => (AuditActor::Operator, None, Some(id)),
             Who::CommandLine => (AuditActor::Cli, None, None),
+            Who::Seller => (AuditActor::Seller, None, None),
         };
         NewAuditEvent {
             tenant_id: self.tenant_id,
