@@ -100,6 +100,7 @@ async fn seed(args: &[String]) -> anyhow::Result<()> {
             "amzn1.oa2-cs.v1.bench",
         )))?,
         client_secret_expires_at: None,
+        auto_rotate: false,
     };
     let application = applications::create(&vault, &actor, tenant.id, new).await?;
 

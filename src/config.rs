@@ -52,6 +52,13 @@ pub struct Settings {
     pub tenant_rate_limit_burst: u32,
     /// A request whose head or body has not arrived after this long is cut off (408).
     pub request_timeout_ms: u64,
+    /// One base URL in place of every SP-API host (for emulators); Amazon's hosts when unset.
+    pub spapi_endpoint: Option<String>,
+    /// Auto-rotation asks Amazon for a new client secret this many days before the current one
+    /// expires.
+    pub secret_rotation_lead_days: u32,
+    /// How often each replica looks for applications due for auto-rotation.
+    pub secret_rotation_check_seconds: u64,
 }
 
 /// The defaults the README's Configuration table lists; secrets have none.
@@ -76,6 +83,8 @@ struct Defaults {
     tenant_rate_limit_per_second: u32,
     tenant_rate_limit_burst: u32,
     request_timeout_ms: u64,
+    secret_rotation_lead_days: u32,
+    secret_rotation_check_seconds: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -98,6 +107,8 @@ const DEFAULTS: Defaults = Defaults {
     tenant_rate_limit_per_second: 20_000,
     tenant_rate_limit_burst: 40_000,
     request_timeout_ms: 10_000,
+    secret_rotation_lead_days: 30,
+    secret_rotation_check_seconds: 3_600,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +210,8 @@ mod tests {
             assert_eq!(s.listen, "127.0.0.1:8080");
             assert_eq!(s.refresh_skew_seconds, 300);
             assert_eq!(s.lwa_endpoint, "https://api.amazon.com/auth/o2/token");
+            assert_eq!(s.secret_rotation_lead_days, 30);
+            assert_eq!(s.spapi_endpoint, None);
             assert_eq!(
                 s.database_url.expose_secret(),
                 "postgres://postgres@127.0.0.1:5432/spvault"

@@ -149,6 +149,7 @@ async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
                 client_id: &client_id,
                 client_secret: &parsed(ClientSecret::parse(&secret))?,
                 client_secret_expires_at: None,
+                auto_rotate: false,
             };
             applications::create(vault, &actor, tenant_id, new)
                 .await?

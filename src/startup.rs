@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use crate::amazon::lwa_client::LwaClient;
+use crate::amazon::sp_api::SpApiClient;
 use crate::auth::{self, Authenticator, TenantRateLimit};
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -21,6 +22,7 @@ use crate::readiness::Readiness;
 use crate::routes;
 use crate::routes::input::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
+use crate::workflows::credentials::secret_lifecycle::SecretRotation;
 use crate::workflows::tokens::{Broker, RefreshPolicy, TokenCache};
 use crate::workflows::trail::deliveries::DeliveryWriter;
 use crate::workflows::trail::retention;
@@ -48,6 +50,7 @@ pub struct Application {
     authenticator: web::Data<Authenticator>,
     keystore: web::Data<KeyStore>,
     vault: web::Data<Vault>,
+    rotation: SecretRotation,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -124,6 +127,19 @@ impl Application {
             keystore.clone().into_inner(),
             caches,
         ));
+        let rotation = web::Data::new(SecretRotation::new(
+            vault.get_ref().clone(),
+            broker.get_ref().clone(),
+            SpApiClient::new(&settings)?,
+            settings.secret_rotation_lead_days,
+        ));
+        background.push(tokio::spawn(
+            rotation
+                .get_ref()
+                .clone()
+                .run(Duration::from_secs(settings.secret_rotation_check_seconds)),
+        ));
+        let rotation_handle = rotation.get_ref().clone();
         let document = web::Data::new(crate::openapi::document());
         let vault_data = vault.clone();
         let mut server = HttpServer::new(move || {
@@ -139,6 +155,7 @@ impl Application {
                 .app_data(compat.clone())
                 .app_data(rate_limit.clone())
                 .app_data(vault.clone())
+                .app_data(rotation.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -169,6 +186,7 @@ impl Application {
             authenticator,
             keystore,
             vault: vault_data,
+            rotation: rotation_handle,
             background,
         })
     }
@@ -188,6 +206,11 @@ impl Application {
     /// What the workflows act on, for commands that run beside the server (`spvault dev`).
     pub fn vault(&self) -> Vault {
         self.vault.get_ref().clone()
+    }
+
+    /// Client secret rotation (its auto-rotation pass can be run at will, for tests).
+    pub fn secret_rotation(&self) -> SecretRotation {
+        self.rotation.clone()
     }
 
     pub fn keystore(&self) -> Arc<KeyStore> {

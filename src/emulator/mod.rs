@@ -1,6 +1,9 @@
 //! A stand-in for Login with Amazon's token endpoint, for `spvault dev`, `spvault fake-lwa`,
 //! tests and benchmarks. It speaks LWA's protocol (form and JSON bodies, LWA's success and error
-//! shapes), issues `Atza|` tokens, counts exchanges, and can be told to misbehave.
+//! shapes), issues `Atza|` tokens, counts exchanges, and can be told to misbehave. It also plays
+//! the Application Management API: `POST /applications/2023-11-30/clientSecret` with a grantless
+//! token of the rotation scope makes a new secret for its client (the old ones keep working for 7
+//! days) and the `APPLICATION_OAUTH_CLIENT_NEW_SECRET` notification Amazon would send.
 //!
 //! In **lenient** mode it accepts any well-formed client and refresh token it was not told to
 //! reject; in **strict** mode only registered ones. Control is through [`EmulatorState`] in
@@ -10,6 +13,9 @@
 //! - `POST /_emulator/behaviour` `{"latency_ms"?, "fail_next"?, "fail_status"?, "hang"?, "token_lifetime_secs"?}`
 //! - `POST /_emulator/clients` `{"client_id", "client_secret"}` · `POST /_emulator/refresh-tokens` `{"refresh_token", "client_id"}`
 //! - `POST /_emulator/revoke` `{"refresh_token"}` · `POST /_emulator/reject-client` `{"client_id"}`
+//! - `POST /_emulator/revoke-client-secret` `{"client_id", "client_secret"}` (its other secrets work on)
+//! - `GET  /_emulator/notifications` → the notifications rotations made, oldest first (with their
+//!   secrets, as Amazon's carry them: forward one to the vault's `/v1/amazon-notifications`)
 
 mod state;
 
@@ -52,6 +58,11 @@ impl LwaEmulator {
         format!("http://127.0.0.1:{}/auth/o2/token", self.port)
     }
 
+    /// The base URL of its SP-API operations (for `SPVAULT_SPAPI_ENDPOINT`).
+    pub fn sp_api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
@@ -74,6 +85,15 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
             )
             .route("/_emulator/revoke", web::post().to(revoke))
             .route("/_emulator/reject-client", web::post().to(reject_client))
+            .route(
+                "/_emulator/revoke-client-secret",
+                web::post().to(revoke_client_secret),
+            )
+            .route("/_emulator/notifications", web::get().to(notifications))
+            .route(
+                "/applications/2023-11-30/clientSecret",
+                web::post().to(rotate_client_secret),
+            )
     })
     // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
     // request out within seconds of connecting.
@@ -169,6 +189,36 @@ async fn reject_client(
 ) -> HttpResponse {
     state.reject_client(&body.client_id);
     HttpResponse::NoContent().finish()
+}
+
+async fn revoke_client_secret(
+    state: web::Data<EmulatorState>,
+    body: web::Json<ClientBody>,
+) -> HttpResponse {
+    state.revoke_client_secret(&body.client_id, &body.client_secret);
+    HttpResponse::NoContent().finish()
+}
+
+async fn notifications(state: web::Data<EmulatorState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.notifications())
+}
+
+/// `rotateApplicationClientSecret`: `204` and a notification, or SP-API's error shape.
+async fn rotate_client_secret(state: web::Data<EmulatorState>, req: HttpRequest) -> HttpResponse {
+    let token = req
+        .headers()
+        .get("x-amz-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match state.rotate_client_secret(token) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err((status, code)) => HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::FORBIDDEN),
+        )
+        .json(serde_json::json!({"errors": [{"code": code,
+            "message": "Access to requested resource is denied."}]})),
+    }
 }
 
 /// An error as LWA words it.

@@ -128,6 +128,8 @@ impl From<workflows::Error> for LwaError {
             }
             E::Upstream => LwaError::unavailable("Login with Amazon is unavailable."),
             err @ (E::Conflict(_)
+            | E::SpApiRefused { .. }
+            | E::SpApiUnavailable(_)
             | E::RecordUnwritten(_)
             | E::KeysUnavailable(_)
             | E::Database(_)

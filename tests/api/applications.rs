@@ -33,7 +33,10 @@ async fn an_application_is_created_and_read_back_without_its_secret() {
     for field in ["id", "client_secret_updated_at", "created_at"] {
         assert!(created[field].is_string(), "{field}");
     }
-    assert_eq!(created.as_object().unwrap().len(), 7, "{created}");
+    assert_eq!(created["auto_rotate"], false);
+    assert!(created["previous_client_secret_expires_at"].is_null());
+    assert!(created["rotation_requested_at"].is_null());
+    assert_eq!(created.as_object().unwrap().len(), 10, "{created}");
 
     let path = format!("/v1/applications/{}", created["id"].as_str().unwrap());
     let fetched = expect_status(app.get(&path, &admin.key).await, StatusCode::OK).await;

@@ -16,6 +16,7 @@ mod lwa_emulator;
 mod operations;
 mod production;
 mod sdks;
+mod secret_lifecycle;
 mod sellers;
 mod tenants;
 mod token_trail;

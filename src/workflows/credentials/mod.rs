@@ -9,6 +9,7 @@
 //! is still the current one (see `workflows::tokens`).
 
 pub mod applications;
+pub mod secret_lifecycle;
 pub mod sellers;
 
 use secrecy::SecretString;
