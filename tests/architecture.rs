@@ -38,7 +38,7 @@ const LAYERS: &[&[&str]] = &[
         "workflows::onboarding",
     ],
     &["workflows::tokens"],
-    &["workflows::trail", "workflows::locks"],
+    &["workflows::trail"],
     &["workflows"],
     &["emulator"],
     &["amazon"],
