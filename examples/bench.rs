@@ -103,6 +103,7 @@ async fn seed(args: &[String]) -> anyhow::Result<()> {
         solution_id: None,
         draft: false,
         redirect_uri: None,
+        auto_rotate: false,
     };
     let application = applications::create(&vault, &actor, tenant.id, new).await?;
 

@@ -67,6 +67,13 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// One base URL replacing every Seller and Vendor Central host in consent links (emulators).
     pub seller_central_url: Option<String>,
+    /// One base URL in place of every SP-API host (for emulators); Amazon's hosts when unset.
+    pub spapi_endpoint: Option<String>,
+    /// Auto-rotation asks Amazon for a new client secret this many days before the current one
+    /// expires.
+    pub secret_rotation_lead_days: u32,
+    /// How often each replica looks for applications due for auto-rotation.
+    pub secret_rotation_check_seconds: u64,
 }
 
 /// The defaults the README's Configuration table lists; secrets have none.
@@ -93,6 +100,8 @@ struct Defaults {
     tenant_rate_limit_per_second: u32,
     tenant_rate_limit_burst: u32,
     request_timeout_ms: u64,
+    secret_rotation_lead_days: u32,
+    secret_rotation_check_seconds: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -117,6 +126,8 @@ const DEFAULTS: Defaults = Defaults {
     tenant_rate_limit_per_second: 20_000,
     tenant_rate_limit_burst: 40_000,
     request_timeout_ms: 10_000,
+    secret_rotation_lead_days: 30,
+    secret_rotation_check_seconds: 3_600,
 };
 
 /// The trail is kept at least a day (0 would delete it as it is written) and at most ten years
@@ -247,6 +258,8 @@ mod tests {
             assert_eq!(s.listen, "127.0.0.1:8080");
             assert_eq!(s.refresh_skew_seconds, 300);
             assert_eq!(s.lwa_endpoint, "https://api.amazon.com/auth/o2/token");
+            assert_eq!(s.secret_rotation_lead_days, 30);
+            assert_eq!(s.spapi_endpoint, None);
             assert_eq!(
                 s.database_url.expose_secret(),
                 "postgres://postgres@127.0.0.1:5432/spvault"

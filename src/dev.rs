@@ -194,6 +194,7 @@ async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
                 solution_id: Some(&parsed(SolutionId::parse(DEMO_SOLUTION_ID))?),
                 draft: false,
                 redirect_uri: None,
+                auto_rotate: false,
             };
             applications::create(vault, &actor, tenant_id, new)
                 .await?

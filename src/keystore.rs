@@ -53,6 +53,17 @@ pub mod places {
         }
     }
 
+    /// The application's previous client secret, kept while it still works after a rotation.
+    pub fn previous_client_secret(tenant_id: Uuid, application_id: Uuid) -> Place {
+        Place {
+            tenant_id,
+            table: "application",
+            column: "previous_client_secret",
+            row_id: application_id,
+            purpose: Purpose::Credential,
+        }
+    }
+
     pub fn refresh_token(tenant_id: Uuid, seller_id: Uuid) -> Place {
         Place {
             tenant_id,

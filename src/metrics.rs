@@ -145,8 +145,23 @@ pub fn argon2_verification() {
     counter!("spvault_argon2_verifications_total").increment(1);
 }
 
-/// `GET /metrics`
-pub async fn serve(pool: web::Data<PgPool>) -> HttpResponse {
+/// Gauges of every application's client secret, as Prometheus text: how many expire within 7
+/// and within 30 days (or have expired), and how many LWA rejected. Rendered per scrape from the
+/// database, not kept in the process-wide recorder.
+pub fn secret_gauges(within_7_days: i64, within_30_days: i64, rejected: i64) -> String {
+    format!(
+        "# HELP spvault_application_secrets_expiring Applications whose current client secret expires within the window (or has expired).\n\
+         # TYPE spvault_application_secrets_expiring gauge\n\
+         spvault_application_secrets_expiring{{within=\"7d\"}} {within_7_days}\n\
+         spvault_application_secrets_expiring{{within=\"30d\"}} {within_30_days}\n\
+         # HELP spvault_applications_client_credentials_rejected Applications whose client credentials LWA rejected.\n\
+         # TYPE spvault_applications_client_credentials_rejected gauge\n\
+         spvault_applications_client_credentials_rejected {rejected}\n"
+    )
+}
+
+/// The process's metrics as Prometheus text.
+pub fn render(pool: &PgPool) -> String {
     let handle = install();
     let size = pool.size();
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
@@ -154,10 +169,18 @@ pub async fn serve(pool: web::Data<PgPool>) -> HttpResponse {
     gauge!("spvault_db_pool_connections", "state" => "in_use")
         .set(f64::from(size.saturating_sub(idle)));
     handle.run_upkeep();
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(handle.render())
+    handle.render()
 }
+
+/// `GET /metrics`
+pub async fn serve(pool: web::Data<PgPool>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(render(&pool))
+}
+
+/// Prometheus' text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[cfg(test)]
 mod tests {

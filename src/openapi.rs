@@ -29,6 +29,8 @@ use crate::routes::docs::ApiDocument;
         routes::applications::get,
         routes::applications::update,
         routes::applications::replace_client_secret,
+        routes::applications::rotate_client_secret,
+        routes::amazon_notifications::receive,
         routes::applications::delete,
         routes::authorization_links::create,
         routes::authorization_links::get,
@@ -49,7 +51,8 @@ use crate::routes::docs::ApiDocument;
         routes::lwa_compat::token,
         routes::whoami::whoami,
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::error::Problem, crate::error::FieldError,
+        crate::error::ProblemErrors, crate::amazon::sp_api::SpApiError)),
     modifiers(&BearerKeys, &ProblemResponses),
     tags(
         (name = "tenants", description = "Tenants (operator keys)"),

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use crate::amazon::lwa_client::LwaClient;
+use crate::amazon::sp_api::SpApiClient;
 use crate::auth::{self, Authenticator, TenantRateLimit, TrustedProxies};
 use crate::background::{self, Schedule, Task};
 use crate::config::Settings;
@@ -22,6 +23,7 @@ use crate::readiness::Readiness;
 use crate::routes;
 use crate::routes::input::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
+use crate::workflows::credentials::secret_lifecycle::SecretRotation;
 use crate::workflows::onboarding::{Onboarding, OnboardingUrls};
 use crate::workflows::tokens::{Broker, RefreshPolicy, TokenCache};
 use crate::workflows::trail::deliveries::DeliveryWriter;
@@ -75,6 +77,7 @@ pub struct Application {
     keystore: web::Data<KeyStore>,
     vault: web::Data<Vault>,
     onboarding: web::Data<Onboarding>,
+    rotation: SecretRotation,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -193,6 +196,19 @@ impl Application {
             urls,
         ));
         let onboarding_data = onboarding.clone();
+        let rotation = web::Data::new(SecretRotation::new(
+            vault.get_ref().clone(),
+            broker.get_ref().clone(),
+            SpApiClient::new(&settings)?,
+            settings.secret_rotation_lead_days,
+        ));
+        background.push(tokio::spawn(
+            rotation
+                .get_ref()
+                .clone()
+                .run(Duration::from_secs(settings.secret_rotation_check_seconds)),
+        ));
+        let rotation_handle = rotation.get_ref().clone();
         let document = web::Data::new(crate::openapi::document());
         let vault_data = vault.clone();
         let mut server = HttpServer::new(move || {
@@ -210,6 +226,7 @@ impl Application {
                 .app_data(trusted_proxies.clone())
                 .app_data(vault.clone())
                 .app_data(onboarding.clone())
+                .app_data(rotation.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| {
@@ -241,6 +258,7 @@ impl Application {
             keystore,
             vault: vault_data,
             onboarding: onboarding_data,
+            rotation: rotation_handle,
             background,
         })
     }
@@ -265,6 +283,11 @@ impl Application {
     /// The onboarding workflow (consent links), for `spvault dev`.
     pub fn onboarding(&self) -> Onboarding {
         self.onboarding.get_ref().clone()
+    }
+
+    /// Client secret rotation (its auto-rotation pass can be run at will, for tests).
+    pub fn secret_rotation(&self) -> SecretRotation {
+        self.rotation.clone()
     }
 
     pub fn keystore(&self) -> Arc<KeyStore> {

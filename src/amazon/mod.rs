@@ -5,7 +5,11 @@
 //! - `lwa`        — Login with Amazon's token protocol (shapes and lenient parsing), spoken by the
 //!   client below, the emulator and the vault's own LWA-compatible endpoint
 //! - `lwa_client` — exchanges at Login with Amazon, with retries within a budget
+//! - `sp_api`     — SP-API's hosts and the client of its operations (retries, Amazon's errors)
+//! - `notifications` — SP-API notifications as Amazon delivers them (SQS body or EventBridge)
 
 pub mod http;
 pub mod lwa;
 pub mod lwa_client;
+pub mod notifications;
+pub mod sp_api;

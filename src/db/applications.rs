@@ -1,7 +1,8 @@
-//! The `application` table. Every query is scoped by the owning tenant.
+//! The `application` table. Every query is scoped by the owning tenant (but for the
+//! auto-rotation pass and the metrics, which look across tenants and return ids or counts only).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::domain::{ApplicationStatus, BrowserUrl, ClientId, DisplayName, Limit, SolutionId};
@@ -17,6 +18,9 @@ pub struct ApplicationRow {
     pub status: ApplicationStatus,
     pub client_secret_updated_at: DateTime<Utc>,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
+    pub previous_client_secret_expires_at: Option<DateTime<Utc>>,
+    pub auto_rotate: bool,
+    pub rotation_requested_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub solution_id: Option<String>,
     pub draft: bool,
@@ -34,6 +38,7 @@ pub struct NewApplication<'a> {
     pub solution_id: Option<&'a SolutionId>,
     pub draft: bool,
     pub redirect_uri: Option<&'a BrowserUrl>,
+    pub auto_rotate: bool,
 }
 
 #[tracing::instrument(skip_all, fields(id = %app.id))]
@@ -44,9 +49,11 @@ pub async fn insert_application(
     sqlx::query_as!(
         ApplicationRow,
         "insert into application (id, tenant_id, name, client_id, client_secret, client_secret_expires_at,
-                                  solution_id, draft, redirect_uri)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at, solution_id, draft, redirect_uri",
+                                  solution_id, draft, redirect_uri, auto_rotate)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                   client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
         app.id,
         app.tenant_id,
         app.name.as_str(),
@@ -55,47 +62,57 @@ pub async fn insert_application(
         app.secret_expires_at,
         app.solution_id.map(SolutionId::as_str),
         app.draft,
-        app.redirect_uri.map(BrowserUrl::as_str)
+        app.redirect_uri.map(BrowserUrl::as_str),
+        app.auto_rotate
     )
     .fetch_one(conn)
     .await
 }
 
+/// A page of the tenant's applications; with `expiring_by`, only those whose current secret
+/// expires by then.
 #[tracing::instrument(skip(pool))]
 pub async fn list_applications(
     pool: &PgPool,
     tenant_id: Uuid,
     before: Uuid,
     limit: Limit,
+    expiring_by: Option<DateTime<Utc>>,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at,
-                solution_id, draft, redirect_uri
-         from application where tenant_id = $1 and id < $2 order by id desc limit $3",
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                rotation_requested_at, created_at, solution_id, draft, redirect_uri
+         from application
+         where tenant_id = $1 and id < $2
+           and ($4::timestamptz is null or client_secret_expires_at <= $4)
+         order by id desc limit $3",
         tenant_id,
         before,
-        limit.fetch()
+        limit.fetch(),
+        expiring_by
     )
     .fetch_all(pool)
     .await
 }
 
-#[tracing::instrument(skip(pool))]
+#[tracing::instrument(skip(conn))]
 pub async fn find_application(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at,
-                solution_id, draft, redirect_uri
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                rotation_requested_at, created_at, solution_id, draft, redirect_uri
          from application where tenant_id = $1 and id = $2",
         tenant_id,
         id
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
@@ -106,6 +123,7 @@ pub struct ApplicationChanges<'a> {
     pub solution_id: Option<Option<&'a SolutionId>>,
     pub draft: Option<bool>,
     pub redirect_uri: Option<Option<&'a BrowserUrl>>,
+    pub auto_rotate: Option<bool>,
 }
 
 #[tracing::instrument(skip(conn))]
@@ -121,9 +139,10 @@ pub async fn update_application(
          set name = coalesce($3, name),
              solution_id = case when $4 then $5 else solution_id end,
              draft = coalesce($6, draft),
-             redirect_uri = case when $7 then $8 else redirect_uri end
+             redirect_uri = case when $7 then $8 else redirect_uri end,
+             auto_rotate = coalesce($9, auto_rotate)
          where tenant_id = $1 and id = $2
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at, solution_id, draft, redirect_uri",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, previous_client_secret_expires_at, auto_rotate, rotation_requested_at, created_at, solution_id, draft, redirect_uri",
         tenant_id,
         id,
         changes.name.map(DisplayName::as_str),
@@ -131,35 +150,181 @@ pub async fn update_application(
         changes.solution_id.flatten().map(SolutionId::as_str),
         changes.draft,
         changes.redirect_uri.is_some(),
-        changes.redirect_uri.flatten().map(BrowserUrl::as_str)
+        changes.redirect_uri.flatten().map(BrowserUrl::as_str),
+        changes.auto_rotate
     )
     .fetch_optional(conn)
     .await
 }
 
-/// Replaces the sealed client secret; the application is `active` again.
-#[tracing::instrument(skip(conn, sealed_secret))]
+/// The sealed current secret, its row locked until the transaction ends (a replacement reads it
+/// to keep it as the previous one).
+pub async fn lock_current_secret(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select client_secret from application where tenant_id = $1 and id = $2 for update",
+        tenant_id,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The previous secret to keep after a replacement: sealed in its own place, until `until`.
+pub struct PreviousSecret<'a> {
+    pub sealed: &'a [u8],
+    pub until: DateTime<Utc>,
+}
+
+/// Replaces the sealed client secret and the previous one (`None`: no previous secret); the
+/// application is `active` again and no rotation is awaited any more.
+#[tracing::instrument(skip(conn, sealed_secret, previous))]
 pub async fn replace_client_secret(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
     sealed_secret: &[u8],
     expires_at: Option<DateTime<Utc>>,
+    previous: Option<PreviousSecret<'_>>,
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
+    let (previous_sealed, previous_until) = match previous {
+        Some(p) => (Some(p.sealed), Some(p.until)),
+        None => (None, None),
+    };
     sqlx::query_as!(
         ApplicationRow,
         "update application
          set client_secret = $3, client_secret_expires_at = $4, client_secret_updated_at = now(),
-             status = 'active'
+             previous_client_secret = $5, previous_client_secret_expires_at = $6,
+             status = 'active', rotation_requested_at = null
          where tenant_id = $1 and id = $2
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at, solution_id, draft, redirect_uri",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                   client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
         tenant_id,
         id,
         sealed_secret,
+        expires_at,
+        previous_sealed,
+        previous_until
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records when the current secret expires (Amazon's expiry notice).
+pub async fn record_secret_expiry(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ApplicationRow,
+        "update application set client_secret_expires_at = $3
+         where tenant_id = $1 and id = $2
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                   client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+        tenant_id,
+        id,
         expires_at
     )
     .fetch_optional(conn)
     .await
+}
+
+/// Sets (or with `None` clears) when a rotation was last asked of Amazon.
+pub async fn set_rotation_requested(
+    conn: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+    at: Option<DateTime<Utc>>,
+) -> Result<Option<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ApplicationRow,
+        "update application set rotation_requested_at = $3
+         where tenant_id = $1 and id = $2
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                   client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+        tenant_id,
+        id,
+        at
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// An application the auto-rotation pass claimed.
+#[derive(Debug, Clone)]
+pub struct DueRotation {
+    pub tenant_id: Uuid,
+    pub application_id: Uuid,
+    /// Its `rotation_requested_at` before the claim (put back if the rotation fails).
+    pub previously_requested_at: Option<DateTime<Utc>>,
+}
+
+/// Claims up to `limit` applications with auto-rotation whose current secret expires by
+/// `expiring_by` and for which no rotation was asked since `asked_before` (of enabled tenants):
+/// marks them as asked now, in one statement. Rows another replica is claiming are skipped, so
+/// replicas running the pass together claim each application once.
+pub async fn claim_due_rotations(
+    conn: impl PgExecutor<'_>,
+    expiring_by: DateTime<Utc>,
+    asked_before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<DueRotation>, sqlx::Error> {
+    sqlx::query_as!(
+        DueRotation,
+        r#"with due as (
+               select a.id, a.rotation_requested_at
+               from application a join tenant t on t.id = a.tenant_id
+               where a.auto_rotate and not t.disabled
+                 and a.client_secret_expires_at is not null and a.client_secret_expires_at <= $1
+                 and (a.rotation_requested_at is null or a.rotation_requested_at < $2)
+               order by a.client_secret_expires_at
+               limit $3
+               for update of a skip locked
+           )
+           update application a set rotation_requested_at = now()
+           from due where a.id = due.id
+           returning a.tenant_id, a.id as application_id,
+                     due.rotation_requested_at as previously_requested_at"#,
+        expiring_by,
+        asked_before,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Counts across all tenants, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecretCounts {
+    pub expiring_within_7_days: i64,
+    pub expiring_within_30_days: i64,
+    pub rejected: i64,
+}
+
+pub async fn count_secret_states(pool: &PgPool) -> Result<SecretCounts, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"select
+               count(*) filter (where client_secret_expires_at <= now() + interval '7 days') as "within_7!",
+               count(*) filter (where client_secret_expires_at <= now() + interval '30 days') as "within_30!",
+               count(*) filter (where status = 'client_credentials_rejected') as "rejected!"
+           from application"#
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(SecretCounts {
+        expiring_within_7_days: row.within_7,
+        expiring_within_30_days: row.within_30,
+        rejected: row.rejected,
+    })
 }
 
 /// Deletes the application; fails with a foreign-key violation while sellers use it.
@@ -180,18 +345,84 @@ pub async fn delete_application(
 }
 
 pub async fn find_application_by_client_id(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
     client_id: &ClientId,
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationRow,
-        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, created_at,
-                solution_id, draft, redirect_uri
+        "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
+                client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
+                rotation_requested_at, created_at, solution_id, draft, redirect_uri
          from application where tenant_id = $1 and client_id = $2",
         tenant_id,
         client_id.as_str()
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records that the tenant applied Amazon's notification `notification_id`; `false` if it had
+/// already (then nothing else may change).
+pub async fn record_notification(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    notification_id: &str,
+    notification_type: &str,
+    application_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query!(
+        "insert into amazon_notification (tenant_id, notification_id, notification_type, application_id)
+         values ($1, $2, $3, $4) on conflict do nothing",
+        tenant_id,
+        notification_id,
+        notification_type,
+        application_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The application a notification the tenant already applied was about.
+pub async fn find_notification(
+    conn: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    notification_id: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select application_id from amazon_notification where tenant_id = $1 and notification_id = $2",
+        tenant_id,
+        notification_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// An application whose secret expires soon with no rotation in flight (for the daily warning).
+#[derive(Debug, Clone)]
+pub struct UnattendedExpiry {
+    pub tenant_id: Uuid,
+    pub id: Uuid,
+    pub client_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Applications (of every tenant) whose current secret expires by `expiring_by` and for which no
+/// rotation was asked since `asked_since`.
+pub async fn unattended_expiries(
+    pool: &PgPool,
+    expiring_by: DateTime<Utc>,
+    asked_since: DateTime<Utc>,
+) -> Result<Vec<UnattendedExpiry>, sqlx::Error> {
+    sqlx::query_as!(
+        UnattendedExpiry,
+        "select tenant_id, id, client_secret_expires_at from application
+         where client_secret_expires_at <= $1
+           and (rotation_requested_at is null or rotation_requested_at < $2)
+         order by client_secret_expires_at limit 1000",
+        expiring_by,
+        asked_since
+    )
+    .fetch_all(pool)
     .await
 }

@@ -28,6 +28,8 @@ pub struct SellerGrantRow {
     pub sealed_refresh_token: Vec<u8>,
     pub client_id: String,
     pub sealed_client_secret: Vec<u8>,
+    /// The previous client secret, only while it has not expired.
+    pub sealed_previous_client_secret: Option<Vec<u8>>,
     pub application_status: ApplicationStatus,
     pub cached_token: Option<Vec<u8>>,
     pub cached_issue_id: Option<Uuid>,
@@ -42,6 +44,8 @@ pub struct ApplicationGrantRow {
     pub application_id: Uuid,
     pub client_id: String,
     pub sealed_client_secret: Vec<u8>,
+    /// The previous client secret, only while it has not expired.
+    pub sealed_previous_client_secret: Option<Vec<u8>>,
     pub application_status: ApplicationStatus,
     pub cached_token: Option<Vec<u8>>,
     pub cached_issue_id: Option<Uuid>,
@@ -59,7 +63,10 @@ pub async fn load_seller_grant(
         r#"select t.disabled as tenant_disabled, s.id as seller_id, s.application_id,
                   s.status as "seller_status: SellerStatus",
                   s.refresh_token as sealed_refresh_token, a.client_id,
-                  a.client_secret as sealed_client_secret, a.status as "application_status: ApplicationStatus",
+                  a.client_secret as sealed_client_secret,
+                  case when a.previous_client_secret_expires_at > now() then a.previous_client_secret end
+                      as "sealed_previous_client_secret?",
+                  a.status as "application_status: ApplicationStatus",
                   c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
                   c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
            from seller s
@@ -84,6 +91,8 @@ pub async fn load_application_grant(
         ApplicationGrantRow,
         r#"select t.disabled as tenant_disabled, a.id as application_id, a.client_id,
                   a.client_secret as sealed_client_secret,
+                  case when a.previous_client_secret_expires_at > now() then a.previous_client_secret end
+                      as "sealed_previous_client_secret?",
                   a.status as "application_status: ApplicationStatus",
                   c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
                   c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
@@ -113,8 +122,8 @@ pub async fn record_issued_token(
         "with issue as (
              insert into token_issue (id, tenant_id, seller_id, application_id, grant_type, scope,
                                       outcome, issued_at, expires_at, lwa_latency_ms,
-                                      token_fingerprint, api_key_id, request_id)
-             values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12)
+                                      token_fingerprint, api_key_id, request_id, client_secret)
+             values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12, $15)
          ), cached as (
              insert into cached_token (cache_key, tenant_id, application_id, seller_id, scope,
                                        sealed_token, issue_id, issued_at, expires_at)
@@ -138,7 +147,8 @@ pub async fn record_issued_token(
         issue.api_key_id,
         issue.request_id,
         cache_key,
-        sealed_token
+        sealed_token,
+        issue.client_secret
     )
     .execute(conn)
     .await?;
@@ -148,31 +158,39 @@ pub async fn record_issued_token(
 /// Whether the credentials an exchange used (sealed, as it read them) are still its subject's,
 /// with their rows locked `for share` until the transaction ends: a replacement (or deletion)
 /// then commits wholly before this check or after the transaction. A seller's exchange used its
-/// refresh token and its application's secret; a grantless one only the secret.
+/// refresh token and its application's secret; a grantless one only the secret. An exchange that
+/// fell back to the previous secret (`previous_client_secret`) used both secrets: both must be
+/// unchanged.
 pub async fn credentials_still_current(
     conn: &mut PgConnection,
     seller_id: Option<Uuid>,
     application_id: Uuid,
     sealed_refresh_token: Option<&[u8]>,
     sealed_client_secret: &[u8],
+    previous_client_secret: Option<&[u8]>,
 ) -> Result<bool, sqlx::Error> {
     let found = match (seller_id, sealed_refresh_token) {
         (Some(seller_id), Some(refresh_token)) => sqlx::query_scalar!(
             "select s.id from seller s join application a on a.id = s.application_id
              where s.id = $1 and s.refresh_token = $2 and a.id = $3 and a.client_secret = $4
+               and ($5::bytea is null or a.previous_client_secret = $5)
              for share of s, a",
             seller_id,
             refresh_token,
             application_id,
-            sealed_client_secret
+            sealed_client_secret,
+            previous_client_secret
         )
         .fetch_optional(conn)
         .await?
         .is_some(),
         _ => sqlx::query_scalar!(
-            "select id from application where id = $1 and client_secret = $2 for share",
+            "select id from application where id = $1 and client_secret = $2
+               and ($3::bytea is null or previous_client_secret = $3)
+             for share",
             application_id,
-            sealed_client_secret
+            sealed_client_secret,
+            previous_client_secret
         )
         .fetch_optional(conn)
         .await?

@@ -23,6 +23,7 @@ pub struct TokenIssueRow {
     pub token_fingerprint: Option<String>,
     pub api_key_id: Option<Uuid>,
     pub request_id: String,
+    pub client_secret: Option<String>,
 }
 
 pub struct NewTokenIssue<'a> {
@@ -37,9 +38,12 @@ pub struct NewTokenIssue<'a> {
     pub expires_at: Option<DateTime<Utc>>,
     pub lwa_latency_ms: i32,
     pub token_fingerprint: Option<&'a str>,
-    /// `None` for an exchange no key asked for (a seller's consent arriving at the callback).
+    /// `None` for an exchange no key asked for: a seller's consent arriving at the callback, or
+    /// the vault's own use of a token.
     pub api_key_id: Option<Uuid>,
     pub request_id: &'a str,
+    /// Which of the application's secrets was used: `current` or `previous`.
+    pub client_secret: Option<&'a str>,
 }
 
 pub async fn insert_token_issue(
@@ -54,8 +58,8 @@ pub async fn insert_token_issue(
     sqlx::query!(
         "insert into token_issue (id, tenant_id, seller_id, application_id, grant_type, scope,
                                   outcome, error_code, issued_at, expires_at, lwa_latency_ms,
-                                  token_fingerprint, api_key_id, request_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                  token_fingerprint, api_key_id, request_id, client_secret)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         issue.id,
         issue.tenant_id,
         issue.seller_id,
@@ -69,7 +73,8 @@ pub async fn insert_token_issue(
         issue.lwa_latency_ms,
         issue.token_fingerprint,
         issue.api_key_id,
-        issue.request_id
+        issue.request_id,
+        issue.client_secret
     )
     .execute(conn)
     .await?;
@@ -93,7 +98,7 @@ pub async fn list_token_issues(
     sqlx::query_as!(
         TokenIssueRow,
         "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
-                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret
          from token_issue
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)
@@ -121,7 +126,7 @@ pub async fn find_issue_by_fingerprint(
     sqlx::query_as!(
         TokenIssueRow,
         "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
-                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret
          from token_issue where tenant_id = $1 and token_fingerprint = $2
          order by id desc limit 1",
         tenant_id,

@@ -1,6 +1,9 @@
 //! A stand-in for Login with Amazon's token endpoint, for `spvault dev`, `spvault fake-lwa`,
 //! tests and benchmarks. It speaks LWA's protocol (form and JSON bodies, LWA's success and error
-//! shapes), issues `Atza|` tokens, counts exchanges, and can be told to misbehave.
+//! shapes), issues `Atza|` tokens, counts exchanges, and can be told to misbehave. It also plays
+//! the Application Management API: `POST /applications/2023-11-30/clientSecret` with a grantless
+//! token of the rotation scope makes a new secret for its client (the old ones keep working for 7
+//! days) and the `APPLICATION_OAUTH_CLIENT_NEW_SECRET` notification Amazon would send.
 //!
 //! In **lenient** mode it accepts any well-formed client and refresh token it was not told to
 //! reject; in **strict** mode only registered ones. Control is through [`EmulatorState`] in
@@ -12,6 +15,9 @@
 //! - `POST /_emulator/revoke` `{"refresh_token"}` · `POST /_emulator/reject-client` `{"client_id"}`
 //! - `POST /_emulator/solutions` `{"solution_id", "client_id"}`: an SP-API application id, whose
 //!   consent codes are then bound to that client
+//! - `POST /_emulator/revoke-client-secret` `{"client_id", "client_secret"}` (its other secrets work on)
+//! - `GET  /_emulator/notifications` → the notifications rotations made, oldest first (with their
+//!   secrets, as Amazon's carry them: forward one to the vault's `/v1/amazon-notifications`)
 //!
 //! It also plays Seller Central's consent page and LWA's `authorization_code` grant (see
 //! `consent`), so that seller onboarding runs end to end on one machine.
@@ -63,6 +69,11 @@ impl LwaEmulator {
         format!("http://127.0.0.1:{}/auth/o2/token", self.port)
     }
 
+    /// The base URL of its SP-API operations (for `SPVAULT_SPAPI_ENDPOINT`).
+    pub fn sp_api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
@@ -90,6 +101,15 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
             .route(
                 "/apps/authorize/decision",
                 web::post().to(consent::decision),
+            )
+            .route(
+                "/_emulator/revoke-client-secret",
+                web::post().to(revoke_client_secret),
+            )
+            .route("/_emulator/notifications", web::get().to(notifications))
+            .route(
+                "/applications/2023-11-30/clientSecret",
+                web::post().to(rotate_client_secret),
             )
     })
     // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
@@ -200,6 +220,36 @@ async fn register_solution(
 ) -> HttpResponse {
     state.register_solution(&body.solution_id, &body.client_id);
     HttpResponse::NoContent().finish()
+}
+
+async fn revoke_client_secret(
+    state: web::Data<EmulatorState>,
+    body: web::Json<ClientBody>,
+) -> HttpResponse {
+    state.revoke_client_secret(&body.client_id, &body.client_secret);
+    HttpResponse::NoContent().finish()
+}
+
+async fn notifications(state: web::Data<EmulatorState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.notifications())
+}
+
+/// `rotateApplicationClientSecret`: `204` and a notification, or SP-API's error shape.
+async fn rotate_client_secret(state: web::Data<EmulatorState>, req: HttpRequest) -> HttpResponse {
+    let token = req
+        .headers()
+        .get("x-amz-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match state.rotate_client_secret(token) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err((status, code)) => HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status)
+                .unwrap_or(actix_web::http::StatusCode::FORBIDDEN),
+        )
+        .json(serde_json::json!({"errors": [{"code": code,
+            "message": "Access to requested resource is denied."}]})),
+    }
 }
 
 /// An error as LWA words it.

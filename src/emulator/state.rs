@@ -10,13 +10,13 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use super::lwa_error;
 use crate::amazon::lwa::{ErrorBody, TokenRequest, TokenResponse};
 
-const SCOPES: [&str; 2] = [
-    "sellingpartnerapi::notifications",
-    "sellingpartnerapi::client_credential:rotation",
-];
+const ROTATION_SCOPE: &str = "sellingpartnerapi::client_credential:rotation";
+const SCOPES: [&str; 2] = ["sellingpartnerapi::notifications", ROTATION_SCOPE];
 
 /// What the emulator answers.
 pub enum Outcome {
@@ -48,9 +48,26 @@ pub struct Stats {
     pub by_key: HashMap<String, u64>,
 }
 
+/// One of a client's secrets; a replaced one works until `valid_until` (as at Amazon, 7 days
+/// after a rotation).
+struct ClientSecretEntry {
+    secret: String,
+    valid_until: Option<DateTime<Utc>>,
+}
+
+/// How long a secret keeps working after a rotation made a new one.
+const OLD_SECRET_DAYS: i64 = 7;
+/// How long a new secret lives.
+const SECRET_LIFETIME_DAYS: i64 = 180;
+
 #[derive(Default)]
 struct Registry {
-    clients: HashMap<String, String>,
+    clients: HashMap<String, Vec<ClientSecretEntry>>,
+    /// Grantless tokens issued: token → (client id, scope), so the SP-API operations can check
+    /// what a token may do.
+    grantless: HashMap<String, (String, String)>,
+    /// `APPLICATION_OAUTH_CLIENT_NEW_SECRET` notifications made by rotations, oldest first.
+    notifications: Vec<serde_json::Value>,
     rejected_clients: HashSet<String>,
     refresh_tokens: HashMap<String, String>,
     revoked: HashSet<String>,
@@ -138,13 +155,77 @@ impl EmulatorState {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Knows the client with this secret (and no longer rejects it).
+    /// Knows the client with this secret only (and no longer rejects it).
     pub fn register_client(&self, client_id: &str, client_secret: &str) {
         let mut registry = self.registry();
         registry.rejected_clients.remove(client_id);
-        registry
-            .clients
-            .insert(client_id.to_owned(), client_secret.to_owned());
+        registry.clients.insert(
+            client_id.to_owned(),
+            vec![ClientSecretEntry {
+                secret: client_secret.to_owned(),
+                valid_until: None,
+            }],
+        );
+    }
+
+    /// From now on, this secret of the client is refused (its other secrets still work).
+    pub fn revoke_client_secret(&self, client_id: &str, client_secret: &str) {
+        if let Some(entries) = self.registry().clients.get_mut(client_id) {
+            entries.retain(|entry| entry.secret != client_secret);
+        }
+    }
+
+    /// `rotateApplicationClientSecret` for the holder of `access_token`: a new secret for its
+    /// client, the old ones working for 7 more days, and the notification Amazon would send.
+    pub fn rotate_client_secret(&self, access_token: &str) -> Result<(), (u16, &'static str)> {
+        let mut registry = self.registry();
+        let Some((client_id, scope)) = registry.grantless.get(access_token).cloned() else {
+            return Err((403, "Unauthorized"));
+        };
+        if !scope.split(' ').any(|s| s == ROTATION_SCOPE) {
+            return Err((403, "Unauthorized"));
+        }
+        let now = Utc::now();
+        let old_until = now + chrono::Duration::days(OLD_SECRET_DAYS);
+        let new_until = now + chrono::Duration::days(SECRET_LIFETIME_DAYS);
+        let secret = format!(
+            "amzn1.oa2-cs.v1.{}",
+            hex::encode(crate::crypto::random_bytes::<32>())
+        );
+        let entries = registry.clients.entry(client_id.clone()).or_default();
+        for entry in entries.iter_mut() {
+            entry.valid_until = Some(entry.valid_until.map_or(old_until, |t| t.min(old_until)));
+        }
+        entries.push(ClientSecretEntry {
+            secret: secret.clone(),
+            valid_until: None,
+        });
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        registry.notifications.push(serde_json::json!({
+            "notificationVersion": "1.0",
+            "notificationType": "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
+            "payloadVersion": "1.0",
+            "eventTime": time(now),
+            "payload": {"applicationOAuthClientNewSecret": {
+                "clientId": client_id,
+                "newClientSecret": secret,
+                "newClientSecretExpiryTime": time(new_until),
+                "oldClientSecretExpiryTime": time(old_until),
+            }},
+            "notificationMetadata": {
+                "applicationId": "amzn1.sellerapps.app.emulator",
+                "subscriptionId": "emulator",
+                "publishTime": time(now),
+                "notificationId": uuid::Uuid::new_v4().to_string(),
+            }
+        }));
+        Ok(())
+    }
+
+    /// The notifications rotations made, oldest first (each carries its new secret, as Amazon's
+    /// do).
+    pub fn notifications(&self) -> Vec<serde_json::Value> {
+        self.registry().notifications.clone()
     }
 
     /// Knows the SP-API application `solution_id` by its client id: its consent codes are bound
@@ -316,7 +397,12 @@ impl EmulatorState {
                 if !valid {
                     return lwa_error(400, "invalid_scope", "The requested scope is invalid.");
                 }
-                Outcome::Issued(self.issue(None))
+                let issued = self.issue(None);
+                self.registry().grantless.insert(
+                    issued.access_token.expose_secret().to_owned(),
+                    (client_id.clone(), scope.to_owned()),
+                );
+                Outcome::Issued(issued)
             }
             Some("authorization_code") => self.redeem_code(request, client_id),
             Some(_) => lwa_error(
@@ -378,8 +464,15 @@ impl EmulatorState {
         if registry.rejected_clients.contains(client_id) {
             return Some(invalid());
         }
+        let now = Utc::now();
         match registry.clients.get(client_id) {
-            Some(secret) if secret != client_secret => Some(invalid()),
+            Some(entries)
+                if !entries.iter().any(|entry| {
+                    entry.secret == client_secret && entry.valid_until.is_none_or(|t| t > now)
+                }) =>
+            {
+                Some(invalid())
+            }
             None if self.strict => Some(invalid()),
             None if !client_id.starts_with("amzn1.application-oa2-client.") => Some(invalid()),
             _ => None,

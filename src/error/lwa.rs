@@ -137,6 +137,8 @@ impl From<workflows::Error> for LwaError {
             E::Upstream => LwaError::unavailable("Login with Amazon is unavailable."),
             E::Invalid { message, .. } => LwaError::invalid_request(&message),
             err @ (E::Conflict(_)
+            | E::SpApiRefused { .. }
+            | E::SpApiUnavailable(_)
             | E::RecordUnwritten(_)
             | E::KeysUnavailable(_)
             | E::Database(_)

@@ -51,7 +51,16 @@ pub struct Problem {
     pub detail: String,
     pub request_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<FieldError>>,
+    pub errors: Option<ProblemErrors>,
+}
+
+/// The `errors` of a problem: the invalid fields of a `422`, or Amazon's own errors of a
+/// `409 sp_api_refused`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProblemErrors {
+    Fields(Vec<FieldError>),
+    Amazon(Vec<crate::amazon::sp_api::SpApiError>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +107,13 @@ pub enum ApiError {
     Busy { retry_after_secs: u64 },
     #[error("Login with Amazon is unavailable; try again later")]
     UpstreamUnavailable { retry_after_secs: u64 },
+    #[error("the Selling Partner API refused the call (status {status}); see errors")]
+    SpApiRefused {
+        status: u16,
+        errors: Vec<crate::amazon::sp_api::SpApiError>,
+    },
+    #[error("the Selling Partner API is unavailable; try again later")]
+    SpApiUnavailable { retry_after_secs: u64 },
     #[error("the vault's database is unavailable; nothing was served or changed")]
     Unavailable(#[source] anyhow::Error),
     #[error(
@@ -133,7 +149,10 @@ impl ApiError {
             Self::RequestTimeout => "request_timeout",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
-            Self::UpstreamUnavailable { .. } => "upstream_unavailable",
+            Self::UpstreamUnavailable { .. } | Self::SpApiUnavailable { .. } => {
+                "upstream_unavailable"
+            }
+            Self::SpApiRefused { .. } => "sp_api_refused",
             Self::Busy { .. } | Self::Unavailable(_) | Self::KeysUnavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -145,7 +164,8 @@ impl ApiError {
                 retry_after_secs, ..
             }
             | Self::UpstreamUnavailable { retry_after_secs }
-            | Self::Busy { retry_after_secs } => Some((*retry_after_secs).max(1)),
+            | Self::Busy { retry_after_secs }
+            | Self::SpApiUnavailable { retry_after_secs } => Some((*retry_after_secs).max(1)),
             Self::Unavailable(_) | Self::KeysUnavailable(_) => Some(1),
             _ => None,
         }
@@ -161,7 +181,8 @@ impl ApiError {
             detail: self.to_string(),
             request_id: telemetry::current_request_id(),
             errors: match self {
-                Self::Validation(errors) => Some(errors.clone()),
+                Self::Validation(errors) => Some(ProblemErrors::Fields(errors.clone())),
+                Self::SpApiRefused { errors, .. } => Some(ProblemErrors::Amazon(errors.clone())),
                 _ => None,
             },
         }
@@ -203,6 +224,13 @@ impl From<workflows::Error> for ApiError {
             E::Upstream => Self::UpstreamUnavailable {
                 retry_after_secs: UPSTREAM_RETRY_AFTER_SECS,
             },
+            E::SpApiRefused { status, errors } => Self::SpApiRefused { status, errors },
+            E::SpApiUnavailable(why) => {
+                tracing::warn!(failure = %why, "SP-API stayed unavailable");
+                Self::SpApiUnavailable {
+                    retry_after_secs: UPSTREAM_RETRY_AFTER_SECS,
+                }
+            }
             E::RecordUnwritten(reason) => {
                 Self::Unavailable(anyhow::anyhow!("delivery record: {reason}"))
             }
@@ -224,13 +252,15 @@ impl ResponseError for ApiError {
             Self::Conflict(_)
             | Self::SellerAuthorizationRevoked
             | Self::ClientCredentialsRejected
-            | Self::CredentialUnreadable(_) => StatusCode::CONFLICT,
+            | Self::CredentialUnreadable(_)
+            | Self::SpApiRefused { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy { .. }
             | Self::UpstreamUnavailable { .. }
+            | Self::SpApiUnavailable { .. }
             | Self::Unavailable(_)
             | Self::KeysUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -281,7 +311,10 @@ mod tests {
     fn validation_errors_list_their_fields() {
         let problem = ApiError::validation("name", "must not be empty").problem();
         assert_eq!(problem.status, 422);
-        assert_eq!(problem.errors.unwrap()[0].field, "name");
+        let Some(ProblemErrors::Fields(errors)) = problem.errors else {
+            panic!("no field errors")
+        };
+        assert_eq!(errors[0].field, "name");
     }
 
     #[test]

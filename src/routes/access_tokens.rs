@@ -75,7 +75,7 @@ pub fn requester(
 ) -> Requester {
     Requester {
         tenant_id: caller_tenant,
-        api_key_id: caller_key,
+        api_key_id: Some(caller_key),
         request_id: request_id.as_str().to_owned(),
         client_ip: client_address(req).to_string(),
         via,

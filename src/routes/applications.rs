@@ -19,6 +19,7 @@ use crate::telemetry::RequestId;
 use crate::workflows::credentials::applications::{
     self, ApplicationChanges, ApplicationRow, NewApp,
 };
+use crate::workflows::credentials::secret_lifecycle::{self, SecretRotation};
 use crate::workflows::onboarding::Onboarding;
 use crate::workflows::Vault;
 
@@ -26,7 +27,8 @@ use crate::workflows::Vault;
 #[schema(example = json!({"id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10", "name": "main app",
     "client_id": "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef",
     "status": "active", "client_secret_updated_at": "2026-11-28T12:00:00Z",
-    "client_secret_expires_at": "2027-05-27T12:00:00Z", "created_at": "2026-11-28T12:00:00Z",
+    "client_secret_expires_at": "2027-05-27T12:00:00Z", "previous_client_secret_expires_at": null,
+    "auto_rotate": true, "rotation_requested_at": null, "created_at": "2026-11-28T12:00:00Z",
     "solution_id": "amzn1.sp.solution.0c6d1a3e-12ab-4cde-8f90-1234567890ab", "draft": false,
     "redirect_uri": "https://vault.example.com/oauth/callback"}))]
 pub struct Application {
@@ -38,6 +40,13 @@ pub struct Application {
     pub status: ApplicationStatus,
     pub client_secret_updated_at: DateTime<Utc>,
     pub client_secret_expires_at: Option<DateTime<Utc>>,
+    /// Until when the previous secret (kept after a replacement or rotation) still serves as a
+    /// fallback; `null` when there is none.
+    pub previous_client_secret_expires_at: Option<DateTime<Utc>>,
+    /// Whether the vault asks Amazon for a new secret by itself before the current one expires.
+    pub auto_rotate: bool,
+    /// When a rotation was last asked of Amazon, while its new secret has not arrived.
+    pub rotation_requested_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// The SP-API application id consent links name (`amzn1.sp.solution.…`); needed for
     /// authorization links.
@@ -59,6 +68,9 @@ impl Application {
             status: row.status,
             client_secret_updated_at: row.client_secret_updated_at,
             client_secret_expires_at: row.client_secret_expires_at,
+            previous_client_secret_expires_at: row.previous_client_secret_expires_at,
+            auto_rotate: row.auto_rotate,
+            rotation_requested_at: row.rotation_requested_at,
             created_at: row.created_at,
             solution_id: row.solution_id,
             draft: row.draft,
@@ -85,6 +97,8 @@ pub struct CreateApplication {
     /// Default `{SPVAULT_PUBLIC_URL}/oauth/callback`.
     #[schema(example = "https://vault.example.com/oauth/callback")]
     redirect_uri: Option<String>,
+    /// Default false: ask Amazon for a new secret before the current one expires.
+    auto_rotate: Option<bool>,
 }
 
 /// Fields left out keep their value; `solution_id` and `redirect_uri` may be `null` (no
@@ -100,6 +114,7 @@ pub struct UpdateApplication {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     redirect_uri: Option<Option<String>>,
+    auto_rotate: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,6 +124,33 @@ pub struct ReplaceClientSecret {
     #[schema(value_type = String, example = "amzn1.oa2-cs.v1.fedcba9876543210")]
     client_secret: SecretString,
     client_secret_expires_at: Option<DateTime<Utc>>,
+    /// Until when the replaced secret stays as the previous one (a fallback while LWA does not
+    /// know the new one yet). Default: 7 days from now; `null`: dropped at once.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    keep_previous_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// The list's query: a page, and optionally only applications whose secret expires soon.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1–1000, default 100.
+    limit: Option<String>,
+    /// `next_cursor` of the page before.
+    cursor: Option<String>,
+    /// Only applications whose current secret expires within this many days (0–3650), or has
+    /// expired.
+    client_secret_expires_within_days: Option<String>,
+}
+
+fn within_days(value: Option<&str>) -> Result<Option<u32>, String> {
+    value
+        .map(|v| match v.parse::<u32>() {
+            Ok(days) if days <= 3650 => Ok(days),
+            _ => Err("must be a whole number of days from 0 to 3650".to_owned()),
+        })
+        .transpose()
 }
 
 /// Registers an SP-API application with its LWA client secret.
@@ -139,6 +181,7 @@ pub async fn create(
         solution_id: solution_id.as_ref(),
         draft: body.draft.unwrap_or(false),
         redirect_uri: redirect_uri.as_ref(),
+        auto_rotate: body.auto_rotate.unwrap_or(false),
     };
     let row =
         applications::create(&vault, &caller.actor(&request_id), caller.tenant_id, new).await?;
@@ -148,20 +191,24 @@ pub async fn create(
 /// The tenant's applications, newest first.
 #[utoipa::path(get, path = "/v1/applications", tag = "applications",
     security(("tenant_key" = ["admin"])),
-    params(("limit" = Option<u16>, Query, description = "1–1000, default 100"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
-    responses((status = 200, body = Page<Application>)))]
+    params(ListQuery),
+    responses((status = 200, body = Page<Application>), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     caller: TenantCaller<AdminScope>,
     vault: web::Data<Vault>,
     onboarding: web::Data<Onboarding>,
-    query: web::Query<PageQuery>,
+    query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    parse_fields! {
-        limit = "limit" => query.limit(),
-        cursor = "cursor" => query.cursor(),
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
     };
-    let rows = applications::list(&vault, caller.tenant_id, cursor, limit).await?;
+    parse_fields! {
+        limit = "limit" => page.limit(),
+        cursor = "cursor" => page.cursor(),
+        within = "client_secret_expires_within_days" => within_days(query.client_secret_expires_within_days.as_deref()),
+    };
+    let rows = applications::list(&vault, caller.tenant_id, cursor, limit, within).await?;
     let page =
         Page::from_rows(rows, limit, |row| row.id).map(|row| Application::new(row, &onboarding));
     Ok(HttpResponse::Ok().json(page))
@@ -181,7 +228,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(Application::new(row, &onboarding)))
 }
 
-/// Changes an application's name or onboarding fields.
+/// Changes an application's name, onboarding fields or auto-rotation.
 #[utoipa::path(patch, path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     request_body = UpdateApplication,
@@ -207,6 +254,7 @@ pub async fn update(
         solution_id: solution_id.as_ref().map(Option::as_ref),
         draft: body.draft,
         redirect_uri: redirect_uri.as_ref().map(Option::as_ref),
+        auto_rotate: body.auto_rotate,
     };
     let actor = caller.actor(&request_id);
     let row =
@@ -214,7 +262,8 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(Application::new(row, &onboarding)))
 }
 
-/// Replaces the client secret (after a rotation at Amazon); clears `client_credentials_rejected`.
+/// Replaces the client secret (after a rotation at Amazon); the replaced one stays as the
+/// previous secret until `keep_previous_until`. Clears `client_credentials_rejected`.
 #[utoipa::path(put, path = "/v1/applications/{application_id}/client-secret",
     tag = "applications", security(("tenant_key" = ["admin"])),
     params(("application_id" = Uuid, Path)), request_body = ReplaceClientSecret,
@@ -231,6 +280,7 @@ pub async fn replace_client_secret(
     parse_fields! {
         client_secret = "client_secret" => ClientSecret::parse(&body.client_secret),
         secret_expires_at = "client_secret_expires_at" => plausible_time(body.client_secret_expires_at),
+        keep_previous_until = "keep_previous_until" => keep_until(body.keep_previous_until),
     };
     let row = applications::replace_client_secret(
         &vault,
@@ -239,9 +289,48 @@ pub async fn replace_client_secret(
         path.into_inner(),
         &client_secret,
         secret_expires_at,
+        keep_previous_until,
     )
     .await?;
     Ok(HttpResponse::Ok().json(Application::new(row, &onboarding)))
+}
+
+/// `keep_previous_until`: left out → 7 days from now; `null` → not kept; else a future time.
+fn keep_until(value: Option<Option<DateTime<Utc>>>) -> Result<Option<DateTime<Utc>>, String> {
+    match value {
+        None => Ok(Some(
+            Utc::now() + chrono::Duration::days(secret_lifecycle::DEFAULT_KEEP_PREVIOUS_DAYS),
+        )),
+        Some(None) => Ok(None),
+        Some(Some(at)) if at <= Utc::now() => {
+            Err("must be in the future (or null to drop the previous secret now)".into())
+        }
+        Some(at) => plausible_time(at),
+    }
+}
+
+/// Asks Amazon for a new client secret (`rotateApplicationClientSecret`, with a grantless token
+/// of scope `sellingpartnerapi::client_credential:rotation`). The new secret arrives by
+/// notification (`POST /v1/amazon-notifications`).
+#[utoipa::path(post, path = "/v1/applications/{application_id}/client-secret/rotate",
+    tag = "applications", security(("tenant_key" = ["admin"])),
+    params(("application_id" = Uuid, Path)),
+    responses((status = 202, body = Application, description = "Amazon accepted the rotation; `rotation_requested_at` is set"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json", description = "`sp_api_refused` (Amazon's `errors` included) or `client_credentials_rejected`"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json", description = "`upstream_unavailable`: LWA or SP-API stayed unavailable")))]
+pub async fn rotate_client_secret(
+    caller: TenantCaller<AdminScope>,
+    request_id: RequestId,
+    rotation: web::Data<SecretRotation>,
+    onboarding: web::Data<Onboarding>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller.actor(&request_id);
+    let row = rotation
+        .rotate(&actor, caller.tenant_id, path.into_inner())
+        .await?;
+    Ok(HttpResponse::Accepted().json(Application::new(row, &onboarding)))
 }
 
 /// Deletes an application no seller uses.

@@ -62,3 +62,25 @@ pub async fn readyz(pool: web::Data<PgPool>, readiness: web::Data<Readiness>) ->
         }),
     }
 }
+
+/// `GET /metrics`: the process's metrics, and gauges of the client secrets of every
+/// application (counts only: the endpoint needs no key).
+pub async fn metrics(
+    pool: web::Data<PgPool>,
+    vault: web::Data<crate::workflows::Vault>,
+) -> HttpResponse {
+    let mut text = crate::metrics::render(&pool);
+    match crate::workflows::credentials::secret_lifecycle::secret_counts(&vault).await {
+        Ok(counts) => text.push_str(&crate::metrics::secret_gauges(
+            counts.expiring_within_7_days,
+            counts.expiring_within_30_days,
+            counts.rejected,
+        )),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not count applications' secrets for /metrics")
+        }
+    }
+    HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(text)
+}

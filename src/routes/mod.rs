@@ -3,6 +3,7 @@
 //! below, respond.
 
 pub mod access_tokens;
+pub mod amazon_notifications;
 pub mod api_keys;
 pub mod applications;
 pub mod audit_events;
@@ -83,7 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(docs::docs_redirect))
     }))
     .service(resource("/metrics", Open, |r| {
-        r.route(web::get().to(crate::metrics::serve))
+        r.route(web::get().to(health::metrics))
     }))
     .service(resource("/v1/whoami", Key, |r| {
         r.route(web::get().to(whoami::whoami))
@@ -132,6 +133,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Authenticated by the single-use state it carries, not by a key.
     .service(resource("/oauth/callback", Open, |r| {
         r.route(web::get().to(oauth_callback::callback))
+    }))
+    .service(resource(
+        "/v1/applications/{application_id}/client-secret/rotate",
+        Key,
+        |r| r.route(web::post().to(applications::rotate_client_secret)),
+    ))
+    .service(resource("/v1/amazon-notifications", Key, |r| {
+        r.route(web::post().to(amazon_notifications::receive))
     }))
     .service(resource("/v1/sellers", Key, |r| {
         r.route(web::post().to(sellers::create))

@@ -36,6 +36,10 @@ pub struct TokenIssue {
     token_fingerprint: Option<String>,
     api_key_id: Option<Uuid>,
     request_id: String,
+    /// Which of the application's client secrets the exchange used: `current`, or `previous`
+    /// (kept after a rotation until it expires) when LWA refused the current one.
+    #[schema(example = "current")]
+    client_secret: Option<String>,
 }
 
 impl From<TokenIssueRow> for TokenIssue {
@@ -54,6 +58,7 @@ impl From<TokenIssueRow> for TokenIssue {
             token_fingerprint: row.token_fingerprint,
             api_key_id: row.api_key_id,
             request_id: row.request_id,
+            client_secret: row.client_secret,
         }
     }
 }

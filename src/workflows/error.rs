@@ -35,6 +35,15 @@ pub enum Error {
     LwaRefused(String),
     #[error("LWA is unavailable")]
     Upstream,
+    /// SP-API refused the call (a 4xx), with Amazon's errors.
+    #[error("SP-API refused the call with status {status}")]
+    SpApiRefused {
+        status: u16,
+        errors: Vec<crate::amazon::sp_api::SpApiError>,
+    },
+    /// SP-API stayed unavailable (429, 5xx, timeouts) for the whole retry budget.
+    #[error("SP-API is unavailable: {0}")]
+    SpApiUnavailable(String),
     #[error("the token's record could not be written: {0}")]
     RecordUnwritten(String),
     /// The tenant's data key cannot be opened by this process (its master keys are wrong).

@@ -33,9 +33,12 @@ async fn an_application_is_created_and_read_back_without_its_secret() {
     for field in ["id", "client_secret_updated_at", "created_at"] {
         assert!(created[field].is_string(), "{field}");
     }
-    // Seven fields, the three of onboarding (solution_id, draft, redirect_uri), and nothing
-    // else: no secret.
-    assert_eq!(created.as_object().unwrap().len(), 10, "{created}");
+    assert_eq!(created["auto_rotate"], false);
+    assert!(created["previous_client_secret_expires_at"].is_null());
+    assert!(created["rotation_requested_at"].is_null());
+    // Seven fields, the three of onboarding (solution_id, draft, redirect_uri), the three of the
+    // secret's lifecycle, and nothing else: no secret.
+    assert_eq!(created.as_object().unwrap().len(), 13, "{created}");
 
     let path = format!("/v1/applications/{}", created["id"].as_str().unwrap());
     let fetched = expect_status(app.get(&path, &admin.key).await, StatusCode::OK).await;

@@ -13,6 +13,7 @@ use spvault::domain::DisplayName;
 use spvault::emulator::{EmulatorState, LwaEmulator};
 use spvault::keystore::KeyStore;
 use spvault::startup::Application;
+use spvault::workflows::credentials::secret_lifecycle::SecretRotation;
 use spvault::workflows::Vault;
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -71,6 +72,8 @@ pub struct TestApp {
     pub keystore: Arc<KeyStore>,
     /// What the workflows act on, for tests of rules below HTTP.
     pub vault: Vault,
+    /// Client secret rotation (to run an auto-rotation pass at will).
+    pub rotation: SecretRotation,
     /// The LWA emulator this vault exchanges at (shared by its other instances).
     pub lwa: Arc<EmulatorState>,
     pub client: reqwest::Client,
@@ -103,6 +106,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let emulator = LwaEmulator::start("127.0.0.1:0", Arc::clone(&lwa)).expect("the LWA emulator");
     let mut settings = test_settings(&database.url());
     settings.lwa_endpoint = emulator.token_url();
+    settings.spapi_endpoint = Some(emulator.sp_api_url());
     customize(&mut settings);
     let mut app = start_with(settings, database, lwa).await;
     app.operator_key = app.create_operator_key("test-operator").await;
@@ -128,6 +132,7 @@ async fn start_with(
     let authenticator = application.authenticator();
     let keystore = application.keystore();
     let vault = application.vault();
+    let rotation = application.secret_rotation();
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -136,6 +141,7 @@ async fn start_with(
         authenticator,
         keystore,
         vault,
+        rotation,
         lwa,
         client: reqwest::Client::new(),
         operator_key: String::new(),

@@ -18,6 +18,7 @@ mod onboarding;
 mod operations;
 mod production;
 mod sdks;
+mod secret_lifecycle;
 mod sellers;
 mod tenants;
 mod token_trail;

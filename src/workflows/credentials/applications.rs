@@ -9,7 +9,7 @@ pub use crate::db::applications::ApplicationRow;
 use crate::db::applications::{self, NewApplication};
 use crate::db::sellers::APPLICATION_CONSTRAINT;
 use crate::domain::{BrowserUrl, ClientId, ClientSecret, Cursor, Limit, SolutionId};
-use crate::workflows::secrets::{conflict, drop_minted_tokens, not_found, seal, Credential};
+use crate::workflows::secrets::{conflict, not_found, seal, Credential};
 use crate::workflows::trail::Actor;
 use crate::workflows::{commit_change, Change, Error, Result, Vault};
 
@@ -35,6 +35,7 @@ pub struct NewApp<'a> {
     pub solution_id: Option<&'a SolutionId>,
     pub draft: bool,
     pub redirect_uri: Option<&'a BrowserUrl>,
+    pub auto_rotate: bool,
 }
 
 /// Registers an application of `tenant_id` with its client secret (sealed).
@@ -60,6 +61,7 @@ pub async fn create(
             solution_id: new.solution_id,
             draft: new.draft,
             redirect_uri: new.redirect_uri,
+            auto_rotate: new.auto_rotate,
         },
     )
     .await
@@ -69,14 +71,19 @@ pub async fn create(
     Ok(row)
 }
 
+/// A page of the tenant's applications; with `expiring_within_days`, only those whose current
+/// secret expires within that many days (or has expired).
 pub async fn list(
     vault: &Vault,
     tenant_id: Uuid,
     cursor: Option<Cursor>,
     limit: Limit,
+    expiring_within_days: Option<u32>,
 ) -> Result<Vec<ApplicationRow>> {
     let start = crate::domain::page_start(cursor);
-    Ok(applications::list_applications(&vault.pool, tenant_id, start, limit).await?)
+    let expiring_by =
+        expiring_within_days.map(|days| Utc::now() + chrono::Duration::days(i64::from(days)));
+    Ok(applications::list_applications(&vault.pool, tenant_id, start, limit, expiring_by).await?)
 }
 
 pub async fn get(vault: &Vault, tenant_id: Uuid, id: Uuid) -> Result<ApplicationRow> {
@@ -94,7 +101,7 @@ pub async fn find_by_client_id(
     Ok(applications::find_application_by_client_id(&vault.pool, tenant_id, client_id).await?)
 }
 
-/// Changes an application's name or onboarding fields.
+/// Changes an application's name, onboarding fields or auto-rotation.
 pub async fn update(
     vault: &Vault,
     actor: &Actor,
@@ -112,8 +119,10 @@ pub async fn update(
     Ok(row)
 }
 
-/// Replaces the client secret (after a rotation at Amazon): grantless tokens the old one minted
-/// are dropped everywhere, an exchange in flight with it keeps nothing, and the application is
+/// Replaces the client secret (after a rotation at Amazon). The replaced secret stays as the
+/// previous one until `keep_previous_until` (`None`: dropped at once), so exchanges fall back to
+/// it while the new one is not yet known to LWA. Grantless tokens the old secret minted are
+/// dropped everywhere, an exchange in flight with it keeps nothing, and the application is
 /// `active` again.
 pub async fn replace_client_secret(
     vault: &Vault,
@@ -122,16 +131,20 @@ pub async fn replace_client_secret(
     id: Uuid,
     secret: &ClientSecret,
     expires_at: Option<DateTime<Utc>>,
+    keep_previous_until: Option<DateTime<Utc>>,
 ) -> Result<ApplicationRow> {
-    let credential = Credential::ClientSecret { application_id: id };
-    let sealed = seal(vault, tenant_id, credential, secret.secret()).await?;
+    let new = super::secret_lifecycle::NewSecret {
+        secret,
+        expires_at,
+        keep_previous_until,
+    };
+    let prepared = super::secret_lifecycle::prepare(vault, tenant_id, id, &new).await?;
     let mut tx = vault.pool.begin().await?;
-    let row = applications::replace_client_secret(&mut tx, tenant_id, id, &sealed, expires_at)
+    let row = super::secret_lifecycle::install(&mut tx, &prepared)
         .await?
-        .ok_or_else(|| credential.not_found())?;
-    drop_minted_tokens(&mut tx, credential).await?;
+        .ok_or_else(|| Credential::ClientSecret { application_id: id }.not_found())?;
     let change = Change::new("application.client_secret_replaced", "application", id)
-        .making_stale(credential.invalidation());
+        .making_stale(prepared.invalidation());
     commit_change(vault, tx, actor, change).await?;
     Ok(row)
 }

@@ -10,4 +10,5 @@
 //! is still the current one (see `workflows::tokens`).
 
 pub mod applications;
+pub mod secret_lifecycle;
 pub mod sellers;

@@ -83,6 +83,8 @@ impl CodeExchange {
                 token_fingerprint: None,
                 api_key_id: None,
                 request_id: record.request_id,
+                // The code is exchanged with the application's current secret.
+                client_secret: Some("current"),
             };
             match &attempt.result {
                 Ok(token) => {

@@ -12,6 +12,11 @@
 //!    credentials are still current store the token and remember LWA's verdict; record the
 //!    delivery; give the lease back.
 //!
+//! When LWA answers `invalid_client` to the application's current secret and it has a previous
+//! one that has not expired (kept after a rotation, see `workflows::credentials`), the exchange
+//! tries that one too; each attempt's record says which secret it used, and the fence then checks
+//! both secrets, so LWA's verdict on them is kept only if neither changed meanwhile.
+//!
 //! So a replacement of a refresh token or client secret always has the last word: an exchange
 //! that started with the old one never stores its token nor marks the new one revoked. A lease
 //! left by a replica that died runs out after the longest an exchange can take.
@@ -46,6 +51,8 @@ pub(super) struct Credentials {
     pub(super) application_id: Uuid,
     pub(super) client_id: String,
     sealed_client_secret: Vec<u8>,
+    /// The previous client secret, while it has not expired.
+    sealed_previous_client_secret: Option<Vec<u8>>,
     sealed_refresh_token: Option<Vec<u8>>,
     pub(super) stored: Option<CachedTokenRow>,
 }
@@ -80,6 +87,7 @@ pub(super) async fn credentials(
                 application_id: grant.application_id,
                 client_id: grant.client_id,
                 sealed_client_secret: grant.sealed_client_secret,
+                sealed_previous_client_secret: grant.sealed_previous_client_secret,
                 sealed_refresh_token: Some(grant.sealed_refresh_token),
                 stored: stored_row(
                     grant.cached_token,
@@ -108,6 +116,7 @@ pub(super) async fn credentials(
                 application_id: *application_id,
                 client_id: grant.client_id,
                 sealed_client_secret: grant.sealed_client_secret,
+                sealed_previous_client_secret: grant.sealed_previous_client_secret,
                 sealed_refresh_token: None,
                 stored: stored_row(
                     grant.cached_token,
@@ -249,9 +258,30 @@ async fn holding_the_lease(job: &Job<'_>, lease_id: Uuid) -> Result<Exchanged, E
         (None, None) => unreachable!("a subject has a refresh token or a scope"),
     };
     // No connection is held while LWA answers.
-    let attempts = lwa
+    let mut attempts: Vec<(SecretUsed, Attempt)> = lwa
         .exchange(&credentials.client_id, &client_secret, &grant)
-        .await;
+        .await
+        .into_iter()
+        .map(|attempt| (SecretUsed::Current, attempt))
+        .collect();
+    let mut previous_used = None;
+    if let Some(sealed_previous) = credentials
+        .sealed_previous_client_secret
+        .as_deref()
+        .filter(|_| client_refused(&attempts))
+    {
+        let previous = open_secret(
+            data_key,
+            &places::previous_client_secret(who.tenant_id, credentials.application_id),
+            sealed_previous,
+            CredentialKind::ClientSecret,
+        )?;
+        let more = lwa
+            .exchange(&credentials.client_id, &previous, &grant)
+            .await;
+        attempts.extend(more.into_iter().map(|a| (SecretUsed::Previous, a)));
+        previous_used = Some(sealed_previous);
+    }
 
     let mut tx = pool.begin().await?;
     let current = store::credentials_still_current(
@@ -260,6 +290,7 @@ async fn holding_the_lease(job: &Job<'_>, lease_id: Uuid) -> Result<Exchanged, E
         credentials.application_id,
         credentials.sealed_refresh_token.as_deref(),
         &credentials.sealed_client_secret,
+        previous_used,
     )
     .await?;
     let recording = Recording {
@@ -291,6 +322,29 @@ async fn holding_the_lease(job: &Job<'_>, lease_id: Uuid) -> Result<Exchanged, E
     Ok(exchanged)
 }
 
+/// Which of the application's client secrets an attempt used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecretUsed {
+    Current,
+    Previous,
+}
+
+impl SecretUsed {
+    fn as_str(self) -> &'static str {
+        match self {
+            SecretUsed::Current => "current",
+            SecretUsed::Previous => "previous",
+        }
+    }
+}
+
+/// LWA's last answer refused the client secret itself.
+fn client_refused(attempts: &[(SecretUsed, Attempt)]) -> bool {
+    attempts.last().is_some_and(|(_, attempt)| {
+        matches!(&attempt.result, Err(Failure::Rejected(code)) if code == "invalid_client")
+    })
+}
+
 enum Outcome {
     Token(CachedToken),
     Superseded,
@@ -310,11 +364,12 @@ struct Recording<'a> {
 }
 
 /// Writes a `token_issue` row per attempt and, if the credentials are still current, what the
-/// outcome implies, in `conn`'s transaction.
+/// outcome implies, in `conn`'s transaction. Only the last attempt's refusal is a verdict (a
+/// refusal of the current secret before a try of the previous one is not).
 async fn record_attempts(
     conn: &mut PgConnection,
     recording: &Recording<'_>,
-    attempts: &[Attempt],
+    attempts: &[(SecretUsed, Attempt)],
 ) -> Result<Outcome, Error> {
     let Recording {
         who,
@@ -325,7 +380,8 @@ async fn record_attempts(
         current,
     } = *recording;
     let mut outcome = Outcome::Unavailable;
-    for attempt in attempts {
+    for (index, (secret_used, attempt)) in attempts.iter().enumerate() {
+        let last = index + 1 == attempts.len();
         let id = Uuid::now_v7();
         let latency_ms = i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX);
         metrics::lwa_exchange(
@@ -348,8 +404,9 @@ async fn record_attempts(
             expires_at: None,
             lwa_latency_ms: latency_ms,
             token_fingerprint: None,
-            api_key_id: Some(who.api_key_id),
+            api_key_id: who.api_key_id,
             request_id: &who.request_id,
+            client_secret: Some(secret_used.as_str()),
         };
         match &attempt.result {
             Ok(token) => {
@@ -391,6 +448,9 @@ async fn record_attempts(
                 issue.error_code = Some(failure.code());
                 token_trail::insert_token_issue(&mut *conn, issue).await?;
                 if let Failure::Rejected(code) = failure {
+                    if !last {
+                        continue; // the previous secret was tried next
+                    }
                     if !current {
                         outcome = Outcome::Superseded;
                         continue;
@@ -468,7 +528,8 @@ pub(super) fn delivery_row(
         issue_id: token.issue_id,
         seller_id: subject.seller_id(),
         application_id: token.application_id,
-        api_key_id: who.api_key_id,
+        // (Deliveries are recorded for callers with a key only; see `Via::Internal`.)
+        api_key_id: who.api_key_id.unwrap_or_default(),
         source: source.as_str(),
         via: who.via.as_str(),
         delivered_at: Utc::now(),

@@ -127,6 +127,9 @@ pub fn grantless_cache_key(application_id: Uuid, scope: &str) -> Uuid {
 pub enum Via {
     V1,
     LwaCompat,
+    /// The vault itself uses the token (a rotation at Amazon): it never leaves the vault, so no
+    /// delivery is recorded (its exchange is, as every exchange).
+    Internal,
 }
 
 impl Via {
@@ -134,6 +137,7 @@ impl Via {
         match self {
             Via::V1 => "v1",
             Via::LwaCompat => "lwa_compat",
+            Via::Internal => "internal",
         }
     }
 }
@@ -158,10 +162,24 @@ impl Source {
 #[derive(Debug, Clone)]
 pub struct Requester {
     pub tenant_id: Uuid,
-    pub api_key_id: Uuid,
+    /// `None` only for the vault's own requests with no key behind them (a background task).
+    pub api_key_id: Option<Uuid>,
     pub request_id: String,
     pub client_ip: String,
     pub via: Via,
+}
+
+impl Requester {
+    /// The vault itself, for `tenant_id`, on behalf of `api_key_id` if a key asked.
+    pub fn internal(tenant_id: Uuid, api_key_id: Option<Uuid>, request_id: &str) -> Self {
+        Self {
+            tenant_id,
+            api_key_id,
+            request_id: request_id.to_owned(),
+            client_ip: String::new(),
+            via: Via::Internal,
+        }
+    }
 }
 
 /// What the caller needs of the token.

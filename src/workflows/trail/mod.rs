@@ -77,6 +77,18 @@ impl Actor {
         }
     }
 
+    /// The tenant key acting, if a tenant key is (not an operator, the command line or a seller).
+    pub fn api_key_id(&self) -> Option<Uuid> {
+        match self.who {
+            Who::TenantKey(id) => Some(id),
+            Who::Operator(_) | Who::CommandLine | Who::Seller => None,
+        }
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
     /// The same actor, recorded in `tenant_id`'s trail (operator actions on a tenant).
     pub fn in_tenant(&self, tenant_id: Uuid) -> Self {
         Self {
