@@ -74,6 +74,8 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
         .register_solution(DEMO_SOLUTION_ID, DEMO_CLIENT_ID);
     settings.lwa_endpoint = emulator.token_url();
     settings.seller_central_url = Some(emulator.seller_central_url());
+    // The emulator plays the SP-API operations the vault calls itself (secret rotation).
+    settings.spapi_endpoint = Some(emulator.sp_api_url());
     let listen = settings.listen.clone();
     let app = Application::build(settings).await?;
     let demo = seed(&app.vault()).await?;
