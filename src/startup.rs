@@ -55,6 +55,16 @@ const METRICS_UPKEEP: Schedule = Schedule {
     max_retry: Duration::from_secs(5),
 };
 
+/// The delivery writers' own connections: every token handed out waits for its delivery row, so
+/// the group commits must never queue behind other work for the shared pool (a wave of
+/// exchanges, say, each making a few short statements).
+fn delivery_pool(settings: &Settings) -> anyhow::Result<PgPool> {
+    Ok(db::pool(
+        db::connect_options(&settings.database_url)?,
+        DeliveryWriter::CONNECTIONS,
+    ))
+}
+
 /// Creates the database if needed, applies migrations and returns a pool.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
     db::create_database_if_missing(&settings.database_url).await?;
@@ -119,7 +129,7 @@ impl Application {
         );
         let task = |name| Task::new(name, Arc::clone(&readiness));
         let (deliveries, mut background) =
-            DeliveryWriter::start(pool.clone(), task("delivery_writer"));
+            DeliveryWriter::start(delivery_pool(&settings)?, task("delivery_writer"));
         let broker = web::Data::new(Broker::new(
             pool.clone(),
             keystore.clone().into_inner(),

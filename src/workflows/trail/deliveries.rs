@@ -51,6 +51,9 @@ pub struct DeliveryWriter {
 }
 
 impl DeliveryWriter {
+    /// Connections the writers need: one each.
+    pub const CONNECTIONS: u32 = WRITERS as u32;
+
     /// Starts the writers on the current runtime, each supervised as `task`: one that panics
     /// is started again (the requests of its batch get `503`; the queue is kept).
     pub fn start(pool: PgPool, task: Task) -> (Self, Vec<JoinHandle<()>>) {
