@@ -259,6 +259,32 @@ pub async fn set_rotation_requested(
     .await
 }
 
+/// Marks a rotation as asked of Amazon now, unless one was asked less than a minute ago (Amazon
+/// allows the call once a minute): `Some(when the one before was asked)` when marked, `None`
+/// when too soon or no such application. The row is locked, so concurrent callers mark once.
+pub async fn claim_rotation_request(
+    conn: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Option<DateTime<Utc>>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"with before as (
+               select id, rotation_requested_at from application
+               where tenant_id = $1 and id = $2 for update
+           )
+           update application a set rotation_requested_at = now()
+           from before
+           where a.id = before.id
+             and (before.rotation_requested_at is null
+                  or before.rotation_requested_at <= now() - interval '1 minute')
+           returning before.rotation_requested_at as "previous?""#,
+        tenant_id,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// An application the auto-rotation pass claimed.
 #[derive(Debug, Clone)]
 pub struct DueRotation {

@@ -137,6 +137,7 @@ impl From<workflows::Error> for LwaError {
             E::Upstream => LwaError::unavailable("Login with Amazon is unavailable."),
             E::Invalid { message, .. } => LwaError::invalid_request(&message),
             err @ (E::Conflict(_)
+            | E::TooSoon { .. }
             | E::SpApiRefused { .. }
             | E::SpApiUnavailable(_)
             | E::RecordUnwritten(_)

@@ -207,6 +207,13 @@ impl From<workflows::Error> for ApiError {
         match err {
             E::NotFound(what) => Self::NotFound(what),
             E::Conflict(message) => Self::Conflict(message),
+            E::TooSoon {
+                detail,
+                retry_after_secs,
+            } => Self::RateLimited {
+                detail,
+                retry_after_secs,
+            },
             E::Invalid { field, message } => Self::validation(field, message),
             E::TenantDisabled => Self::TenantDisabled,
             E::ClientMismatch => {

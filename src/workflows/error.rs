@@ -41,6 +41,12 @@ pub enum Error {
         status: u16,
         errors: Vec<crate::amazon::sp_api::SpApiError>,
     },
+    /// Amazon allows this call so often only; try again after this many seconds.
+    #[error("{detail}")]
+    TooSoon {
+        detail: &'static str,
+        retry_after_secs: u64,
+    },
     /// SP-API stayed unavailable (429, 5xx, timeouts) for the whole retry budget.
     #[error("SP-API is unavailable: {0}")]
     SpApiUnavailable(String),

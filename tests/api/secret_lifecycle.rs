@@ -403,12 +403,37 @@ async fn a_notified_secret_appears_in_no_response_audit_row_or_column() {
 }
 
 #[tokio::test]
+async fn a_second_rotation_within_the_minute_is_refused_without_asking_amazon() {
+    let app = spawn_app().await;
+    let s = setup(&app).await;
+    let path = format!("/v1/applications/{}/client-secret/rotate", s.application_id);
+    expect_status(
+        app.post(&path, &s.admin.key, &json!({})).await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let again = app.post(&path, &s.admin.key, &json!({})).await;
+    assert_eq!(again.headers()["retry-after"], "60");
+    expect_problem(again, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(app.lwa.notifications().len(), 1, "Amazon was asked once");
+}
+
+#[tokio::test]
 async fn rotation_asks_amazon_with_one_cached_grantless_token() {
     let app = spawn_app().await;
     let s = setup(&app).await;
     let path = format!("/v1/applications/{}/client-secret/rotate", s.application_id);
 
-    for _ in 0..2 {
+    for round in 0..2 {
+        if round == 1 {
+            // Amazon allows one rotation call a minute: a minute passes.
+            sqlx::query(
+                "update application set rotation_requested_at = now() - interval '61 seconds'",
+            )
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        }
         let row = expect_status(
             app.post(&path, &s.admin.key, &json!({})).await,
             StatusCode::ACCEPTED,
@@ -628,4 +653,106 @@ async fn metrics_count_expiring_and_rejected_secrets() {
         text.contains("spvault_applications_client_credentials_rejected 1\n"),
         "{text}"
     );
+}
+
+/// The vault as a process of its own, logging everything (`debug`) to a file the test reads.
+#[tokio::test]
+async fn no_client_secret_reaches_a_log_line() {
+    use secrecy::ExposeSecret;
+
+    let database = crate::helpers::TestDatabase::new_named();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = std::env::temp_dir().join(format!("spvault-log-{}", Uuid::new_v4()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut vault = tokio::process::Command::new(env!("CARGO_BIN_EXE_spvault"))
+        .arg("serve")
+        .env("DATABASE_URL", database.url())
+        .env(
+            "SPVAULT_MASTER_KEYS",
+            spvault::crypto::Keyring::generate_entry(1),
+        )
+        .env("SPVAULT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SPVAULT_LOG", "debug")
+        .stderr(std::process::Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pool = sqlx::PgPool::connect(&database.url()).await.unwrap();
+    let operator = spvault::workflows::tenancy::create_operator_key(
+        &pool,
+        &spvault::domain::DisplayName::parse("ops").unwrap(),
+    )
+    .await
+    .unwrap();
+    let post = |path: &str, key: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let tenant = expect_status(
+        post(
+            "/v1/tenants",
+            operator.expose_secret(),
+            json!({"name": "acme"}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let admin = tenant["admin_key"]["key"].as_str().unwrap().to_owned();
+    let (client_id, first_secret, new_secret) = (client_id(), client_secret(), client_secret());
+    expect_status(
+        post(
+            "/v1/applications",
+            &admin,
+            json!({"name": "app", "client_id": client_id, "client_secret": first_secret}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let notification = new_secret_notification(&client_id, &new_secret);
+    for expected in [StatusCode::OK, StatusCode::OK] {
+        let response = post("/v1/amazon-notifications", &admin, notification.clone())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+    }
+    // The secret where a time belongs: refused, and not echoed anywhere either.
+    let mut bad = notification.clone();
+    bad["payload"]["applicationOAuthClientNewSecret"]["newClientSecretExpiryTime"] =
+        json!(new_secret.clone());
+    bad["notificationMetadata"]["notificationId"] = json!("another");
+    let refused = post("/v1/amazon-notifications", &admin, bad).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    vault.kill().await.unwrap();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(
+        logged.contains("amazon-notifications"),
+        "the requests were logged: {logged}"
+    );
+    for secret in [&first_secret, &new_secret] {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a client secret in the log"
+        );
+    }
 }

@@ -313,7 +313,20 @@ impl SecretRotation {
         applications::find_application(pool, tenant_id, id)
             .await?
             .ok_or_else(|| not_found("application", id))?;
-        self.ask_amazon(actor, tenant_id, id).await?;
+        // Amazon allows one rotation call a minute: the claim keeps concurrent callers (and
+        // replicas) to one, and a second within the minute waits, told so.
+        let Some(before) = applications::claim_rotation_request(pool, tenant_id, id).await? else {
+            return Err(Error::TooSoon {
+                detail: "a new client secret was asked of Amazon less than a minute ago; Amazon \
+                         allows one rotation a minute",
+                retry_after_secs: 60,
+            });
+        };
+        if let Err(err) = self.ask_amazon(actor, tenant_id, id).await {
+            // Not asked after all: the next caller may try at once.
+            applications::set_rotation_requested(pool, tenant_id, id, before).await?;
+            return Err(err);
+        }
         let mut tx = pool.begin().await?;
         let row = applications::set_rotation_requested(&mut *tx, tenant_id, id, Some(Utc::now()))
             .await?
