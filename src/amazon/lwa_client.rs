@@ -76,6 +76,27 @@ pub struct Attempt {
     pub result: Result<LwaToken, Failure>,
 }
 
+impl Attempt {
+    /// How it ended, as the exchange metric labels it.
+    pub fn outcome(&self) -> &'static str {
+        match &self.result {
+            Ok(_) => "issued",
+            Err(Failure::Rejected(_)) => "rejected",
+            Err(Failure::Transient(_)) => "transient",
+        }
+    }
+
+    /// Its latency in whole milliseconds, as the trail records it.
+    pub fn latency_ms(&self) -> i32 {
+        i32::try_from(self.latency.as_millis()).unwrap_or(i32::MAX)
+    }
+
+    /// When `token`, which this attempt brought, expires (lifetimes are at most a day).
+    pub fn expires_at(&self, token: &LwaToken) -> DateTime<Utc> {
+        self.started_at + chrono::Duration::seconds(i64::from(token.expires_in))
+    }
+}
+
 pub struct LwaClient {
     http: reqwest::Client,
     endpoint: Endpoint,

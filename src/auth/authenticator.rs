@@ -275,9 +275,16 @@ impl Authenticator {
         Ok(Some(state))
     }
 
+    /// Keeps `state`, read at `read_at_generation`, unless an invalidation came since. The check
+    /// follows the insert too (as `TokenCache::insert` does): an invalidation racing with the
+    /// insert either moves the generation before that check, or removes the entry after it.
     fn cache_state(&self, key_id: Uuid, state: Arc<KeyState>, read_at_generation: u64) {
-        if self.generation.load(Ordering::Acquire) == read_at_generation {
-            self.states.insert(key_id, state);
+        if self.generation.load(Ordering::Acquire) != read_at_generation {
+            return;
+        }
+        self.states.insert(key_id, state);
+        if self.generation.load(Ordering::Acquire) != read_at_generation {
+            self.states.invalidate(&key_id);
         }
     }
 
@@ -326,7 +333,6 @@ fn is_expired(expires_at: Option<DateTime<Utc>>) -> bool {
 
 /// The first checks of every request, in the API's order: unauthenticated, then tenant disabled
 /// (scopes come after, in the extractors of `auth::callers`).
-/// (Scope checks belong to the route, see `extract`.)
 fn evaluate(key_id: Uuid, state: &KeyState) -> Result<Principal, ApiError> {
     if state.revoked || is_expired(state.expires_at) {
         return Err(ApiError::Unauthenticated);

@@ -57,7 +57,7 @@ impl AccessToken {
         Self {
             access_token: delivered.access_token.expose_secret().to_owned(),
             token_type: "bearer",
-            expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
+            expires_in: delivered.expires_in(),
             expires_at: delivered.expires_at,
             issued_at: delivered.issued_at,
             source: delivered.source.as_str(),

@@ -2,12 +2,11 @@
 //!
 //! The SDK keeps its code and changes only its LWA endpoint and credentials: `refresh_token` is
 //! the vault's seller id, `client_id` the application's LWA client id, `client_secret` a tenant
-//! API key with scope `tokens`. Answers use LWA's own shapes and statuses. TokensScope come from the
+//! API key with scope `tokens`. Answers use LWA's own shapes and statuses. Tokens come from the
 //! same broker (cache, single flight, records) as `/v1`, recorded with `via: lwa_compat`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use uuid::Uuid;
@@ -208,6 +207,6 @@ fn success(delivered: &Delivered, refresh_token: Option<&str>) -> HttpResponse {
         access_token: delivered.access_token.expose_secret(),
         refresh_token,
         token_type: "bearer",
-        expires_in: (delivered.expires_at - Utc::now()).num_seconds().max(0),
+        expires_in: delivered.expires_in(),
     })
 }

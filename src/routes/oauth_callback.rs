@@ -62,8 +62,8 @@ pub async fn callback(
             outcome,
         }) => outcome_page(&outcome),
         Err(err) => {
+            tracing::error!(error = %err, "the onboarding callback failed");
             let status = ApiError::from(err).status_code();
-            tracing::error!(%status, "the onboarding callback failed");
             page(
                 status,
                 "Something went wrong",

@@ -60,15 +60,7 @@ impl CodeExchange {
         record: &CodeRecord<'_>,
     ) -> Result<(), Error> {
         for attempt in &self.attempts {
-            let latency_ms = i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX);
-            metrics::lwa_exchange(
-                match &attempt.result {
-                    Ok(_) => "issued",
-                    Err(Failure::Rejected(_)) => "rejected",
-                    Err(Failure::Transient(_)) => "transient",
-                },
-                attempt.latency,
-            );
+            metrics::lwa_exchange(attempt.outcome(), attempt.latency);
             let mut issue = NewTokenIssue {
                 id: Uuid::now_v7(),
                 tenant_id: record.tenant_id,
@@ -79,7 +71,7 @@ impl CodeExchange {
                 error_code: None,
                 issued_at: attempt.started_at,
                 expires_at: None,
-                lwa_latency_ms: latency_ms,
+                lwa_latency_ms: attempt.latency_ms(),
                 token_fingerprint: None,
                 api_key_id: None,
                 request_id: record.request_id,
@@ -90,8 +82,7 @@ impl CodeExchange {
                 Ok(token) => {
                     let fingerprint =
                         data_key.token_fingerprint(token.access_token.expose_secret());
-                    let expires_at =
-                        attempt.started_at + chrono::Duration::seconds(i64::from(token.expires_in));
+                    let expires_at = attempt.expires_at(token);
                     issue.expires_at = Some(expires_at);
                     issue.token_fingerprint = Some(&fingerprint);
                     match record.seller_id {

@@ -383,15 +383,7 @@ async fn record_attempts(
     for (index, (secret_used, attempt)) in attempts.iter().enumerate() {
         let last = index + 1 == attempts.len();
         let id = Uuid::now_v7();
-        let latency_ms = i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX);
-        metrics::lwa_exchange(
-            match &attempt.result {
-                Ok(_) => "issued",
-                Err(Failure::Rejected(_)) => "rejected",
-                Err(Failure::Transient(_)) => "transient",
-            },
-            attempt.latency,
-        );
+        metrics::lwa_exchange(attempt.outcome(), attempt.latency);
         let mut issue = NewTokenIssue {
             id,
             tenant_id: who.tenant_id,
@@ -402,7 +394,7 @@ async fn record_attempts(
             error_code: None,
             issued_at: attempt.started_at,
             expires_at: None,
-            lwa_latency_ms: latency_ms,
+            lwa_latency_ms: attempt.latency_ms(),
             token_fingerprint: None,
             api_key_id: who.api_key_id,
             request_id: &who.request_id,
@@ -412,8 +404,7 @@ async fn record_attempts(
             Ok(token) => {
                 let fingerprint = data_key.token_fingerprint(token.access_token.expose_secret());
                 // (LwaClient accepts lifetimes of at most a day.)
-                let expires_at =
-                    attempt.started_at + chrono::Duration::seconds(i64::from(token.expires_in));
+                let expires_at = attempt.expires_at(token);
                 issue.expires_at = Some(expires_at);
                 issue.token_fingerprint = Some(&fingerprint);
                 if !current {

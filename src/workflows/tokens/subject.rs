@@ -200,6 +200,13 @@ pub struct Delivered {
     pub issue_id: Uuid,
 }
 
+impl Delivered {
+    /// Seconds of life left now (never negative): the `expires_in` both endpoints answer.
+    pub fn expires_in(&self) -> i64 {
+        (self.expires_at - Utc::now()).num_seconds().max(0)
+    }
+}
+
 /// What LWA's final refusal of an exchange means for the credentials. The exchange remembers it
 /// in the database (until the credential is replaced), the broker in its memory and its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
