@@ -223,7 +223,6 @@ impl Application {
         let vault_data = vault.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(from_fn(auth::rate_limit_headers))
                 .wrap(from_fn(telemetry::request_middleware))
                 .app_data(document.clone())
                 .app_data(pool_data.clone())

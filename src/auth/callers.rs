@@ -18,7 +18,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use uuid::Uuid;
 
 use super::client_address::client_address;
-use super::{Authenticator, Principal, TenantRateLimit};
+use super::{Authenticator, Principal, RateInfo, TenantRateLimit};
 use crate::domain::Scope;
 use crate::error::ApiError;
 use crate::telemetry::RequestId;
@@ -103,10 +103,19 @@ pub async fn require_key(
         Ok(principal)
     }) {
         Ok(principal) => principal,
-        Err(err) => return Ok(req.error_response(err)),
+        Err(err) => return Ok(with_rate_headers(req.error_response(err))),
     };
     req.extensions_mut().insert(principal);
-    next.call(req).await
+    next.call(req).await.map(with_rate_headers)
+}
+
+/// The `RateLimit-*` headers of a request `limit_tenant` counted, on its answer whatever it is.
+pub fn with_rate_headers<B>(mut response: ServiceResponse<B>) -> ServiceResponse<B> {
+    let rate = response.request().extensions().get::<RateInfo>().copied();
+    if let Some(rate) = rate {
+        rate.write_headers(response.headers_mut());
+    }
+    response
 }
 
 /// The `Principal` that `require_key` established for this request.

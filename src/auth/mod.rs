@@ -19,5 +19,5 @@ pub use callers::{
     TenantCaller, TokensScope,
 };
 pub use client_address::{client_address, TrustedProxies};
-pub use tenant_rate_limit::{rate_limit_headers, RateInfo, TenantRateLimit};
+pub use tenant_rate_limit::{RateInfo, TenantRateLimit};
 pub use usage::{UsageRecorder, FLUSH_INTERVAL as USAGE_FLUSH_INTERVAL};

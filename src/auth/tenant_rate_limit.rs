@@ -12,11 +12,6 @@ use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::HttpMessage;
-
 use crate::error::ApiError;
 
 type Limiter = RateLimiter<Uuid, DashMapStateStore<Uuid>, DefaultClock, StateInformationMiddleware>;
@@ -99,20 +94,6 @@ impl RateInfo {
             headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
         }
     }
-}
-
-/// Middleware: the `RateLimit-*` headers of a request that was counted against its tenant's
-/// limit (by `require_key` or the LWA-compatible endpoint), on its answer whatever it is.
-pub async fn rate_limit_headers(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut response = next.call(req).await?;
-    let rate = response.request().extensions().get::<RateInfo>().copied();
-    if let Some(rate) = rate {
-        rate.write_headers(response.headers_mut());
-    }
-    Ok(response)
 }
 
 #[cfg(test)]

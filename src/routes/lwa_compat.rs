@@ -6,7 +6,7 @@
 //! same broker (cache, single flight, records) as `/v1`, recorded with `via: lwa_compat`.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use uuid::Uuid;
@@ -15,7 +15,7 @@ use super::access_tokens::requester;
 use super::input::{read_limited, wipe};
 use super::revealing;
 use crate::amazon::lwa::{self, ErrorBody, TokenRequest};
-use crate::auth::{client_address, limit_tenant, Authenticator, Principal};
+use crate::auth::{client_address, limit_tenant, Authenticator, Principal, RateInfo};
 use crate::domain::{grantless_scope, ClientId, Scope};
 use crate::error::lwa::LwaError;
 use crate::error::ApiError;
@@ -122,10 +122,16 @@ pub async fn token(
         )
         .await
     };
-    match answer.await {
+    let mut response = match answer.await {
         Ok(response) => response,
         Err(err) => err.response(),
+    };
+    // The tenant's `RateLimit-*` headers, as `require_key` writes them for `/v1`.
+    let rate = req.extensions().get::<RateInfo>().copied();
+    if let Some(rate) = rate {
+        rate.write_headers(response.headers_mut());
     }
+    response
 }
 
 async fn serve(
