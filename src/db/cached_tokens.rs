@@ -1,12 +1,12 @@
 //! The token broker's tables: `cached_token` (sealed access tokens shared by replicas) and the
-//! credentials and states an exchange reads and writes. (The locks that order exchanges and
-//! credential changes are in `locks`.)
+//! credentials and states an exchange reads and writes. (Who may exchange for a cache key is
+//! `leases`.)
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::token_trail::NewTokenIssue;
+use super::token_trail::{NewTokenDelivery, NewTokenIssue};
 use crate::domain::{ApplicationStatus, SellerStatus};
 
 /// A stored access token (still sealed).
@@ -35,6 +35,8 @@ pub struct SellerGrantRow {
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
+    /// The generation of the cache key's exchange lease, read with the stored token.
+    pub lease_generation: Option<i64>,
 }
 
 /// Everything a grantless exchange needs, with the token stored for it, if any.
@@ -51,6 +53,8 @@ pub struct ApplicationGrantRow {
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
+    /// The generation of the cache key's exchange lease, read with the stored token.
+    pub lease_generation: Option<i64>,
 }
 
 pub async fn load_seller_grant(
@@ -68,11 +72,13 @@ pub async fn load_seller_grant(
                       as "sealed_previous_client_secret?",
                   a.status as "application_status: ApplicationStatus",
                   c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
-                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
+                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?",
+                  l.generation as "lease_generation?"
            from seller s
            join tenant t on t.id = s.tenant_id
            join application a on a.id = s.application_id and a.tenant_id = s.tenant_id
            left join cached_token c on c.cache_key = s.id
+           left join exchange_lease l on l.cache_key = s.id
            where s.tenant_id = $1 and s.id = $2"#,
         tenant_id,
         seller_id
@@ -95,10 +101,12 @@ pub async fn load_application_grant(
                       as "sealed_previous_client_secret?",
                   a.status as "application_status: ApplicationStatus",
                   c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
-                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
+                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?",
+                  l.generation as "lease_generation?"
            from application a
            join tenant t on t.id = a.tenant_id
            left join cached_token c on c.cache_key = $3
+           left join exchange_lease l on l.cache_key = $3
            where a.tenant_id = $1 and a.id = $2"#,
         tenant_id,
         application_id,
@@ -155,48 +163,148 @@ pub async fn record_issued_token(
     Ok(())
 }
 
-/// Whether the credentials an exchange used (sealed, as it read them) are still its subject's,
-/// with their rows locked `for share` until the transaction ends: a replacement (or deletion)
-/// then commits wholly before this check or after the transaction. A seller's exchange used its
-/// refresh token and its application's secret; a grantless one only the secret. An exchange that
-/// fell back to the previous secret (`previous_client_secret`) used both secrets: both must be
-/// unchanged.
+/// The credentials an exchange used, as it read them (sealed): what must still be its subject's
+/// for its result to be kept. A seller's exchange used its refresh token and its application's
+/// secret; a grantless one only the secret. An exchange that fell back to the previous secret
+/// (`previous_client_secret`) used both secrets: both must be unchanged.
+pub struct Fence<'a> {
+    pub seller_id: Option<Uuid>,
+    pub application_id: Uuid,
+    pub sealed_refresh_token: Option<&'a [u8]>,
+    pub sealed_client_secret: &'a [u8],
+    pub sealed_previous_client_secret: Option<&'a [u8]>,
+}
+
+/// Whether `fence`'s credentials are still its subject's, with their rows locked `for share`
+/// until the transaction ends: a replacement (or deletion) then commits wholly before this check
+/// or after the transaction.
 pub async fn credentials_still_current(
     conn: &mut PgConnection,
-    seller_id: Option<Uuid>,
-    application_id: Uuid,
-    sealed_refresh_token: Option<&[u8]>,
-    sealed_client_secret: &[u8],
-    previous_client_secret: Option<&[u8]>,
+    fence: &Fence<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let found = match (seller_id, sealed_refresh_token) {
-        (Some(seller_id), Some(refresh_token)) => sqlx::query_scalar!(
-            "select s.id from seller s join application a on a.id = s.application_id
-             where s.id = $1 and s.refresh_token = $2 and a.id = $3 and a.client_secret = $4
-               and ($5::bytea is null or a.previous_client_secret = $5)
-             for share of s, a",
-            seller_id,
-            refresh_token,
-            application_id,
-            sealed_client_secret,
-            previous_client_secret
-        )
-        .fetch_optional(conn)
-        .await?
-        .is_some(),
-        _ => sqlx::query_scalar!(
-            "select id from application where id = $1 and client_secret = $2
-               and ($3::bytea is null or previous_client_secret = $3)
-             for share",
-            application_id,
-            sealed_client_secret,
-            previous_client_secret
-        )
-        .fetch_optional(conn)
-        .await?
-        .is_some(),
-    };
-    Ok(found)
+    sqlx::query_scalar!(
+        r#"with application_used as (
+               select id from application
+               where id = $2 and client_secret = $3
+                 and ($4::bytea is null or previous_client_secret = $4)
+               for share
+           ), seller_used as (
+               select id from seller where id = $1 and application_id = $2 and refresh_token = $5
+               for share
+           )
+           select exists (select 1 from application_used)
+                  and ($1::uuid is null or exists (select 1 from seller_used)) as "current!""#,
+        fence.seller_id,
+        fence.application_id,
+        fence.sealed_client_secret,
+        fence.sealed_previous_client_secret,
+        fence.sealed_refresh_token
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// What [`record_exchange`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct ExchangeRecorded {
+    /// The fence held: the token was stored.
+    pub current: bool,
+    /// The delivery was recorded (the fence held and the tenant is enabled).
+    pub delivered: bool,
+}
+
+/// Ends an exchange that got a token, in one statement and so one commit: locks and checks
+/// `fence` (as [`credentials_still_current`]); records `issue`; only if the fence held, stores
+/// the sealed token under `cache_key` (unless a newer one is there), sets the seller's
+/// `last_token_issued_at` and, if `delivery` is given and the tenant is enabled, records the
+/// delivery; and gives the lease back. (The delivery cannot fail alone: it goes to a table
+/// partitioned like the issue's, with values this code chose.)
+#[allow(clippy::too_many_arguments)]
+pub async fn record_exchange(
+    conn: impl PgExecutor<'_>,
+    fence: &Fence<'_>,
+    issue: &NewTokenIssue<'_>,
+    cache_key: Uuid,
+    sealed_token: &[u8],
+    expires_at: DateTime<Utc>,
+    lease_id: Uuid,
+    delivery: Option<&NewTokenDelivery>,
+) -> Result<ExchangeRecorded, sqlx::Error> {
+    let recorded = sqlx::query!(
+        r#"with application_used as (
+               select id from application
+               where id = $4 and client_secret = $16
+                 and ($17::bytea is null or previous_client_secret = $17)
+               for share
+           ), seller_used as (
+               select id from seller where id = $3 and application_id = $4 and refresh_token = $18
+               for share
+           ), fence as (
+               select exists (select 1 from application_used)
+                      and ($3::uuid is null or exists (select 1 from seller_used)) as current
+           ), issue as (
+               insert into token_issue (id, tenant_id, seller_id, application_id, grant_type,
+                                        scope, outcome, issued_at, expires_at, lwa_latency_ms,
+                                        token_fingerprint, api_key_id, request_id, client_secret)
+               values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12, $15)
+           ), cached as (
+               insert into cached_token (cache_key, tenant_id, application_id, seller_id, scope,
+                                         sealed_token, issue_id, issued_at, expires_at)
+               select $13, $2, $4, $3, $6, $14, $1, $7, $8 from fence where current
+               on conflict (cache_key) do update
+               set sealed_token = excluded.sealed_token, issue_id = excluded.issue_id,
+                   issued_at = excluded.issued_at, expires_at = excluded.expires_at
+               where cached_token.issued_at <= excluded.issued_at
+           ), last_issued as (
+               update seller set last_token_issued_at = $7
+               where id = $3 and (select current from fence)
+           ), released as (
+               update exchange_lease set expires_at = now(), generation = generation + 1
+               where cache_key = $13 and lease_id = $19
+           ), delivered as (
+               insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
+                                           api_key_id, source, via, delivered_at, request_id,
+                                           client_ip)
+               select $20, $2, $1, $3, $4, $21, $22, $23, $24, $25, $26
+               from tenant t, fence f
+               where $20::uuid is not null and t.id = $2 and not t.disabled and f.current
+               returning id
+           )
+           select (select current from fence) as "current!",
+                  exists (select 1 from delivered) as "delivered!""#,
+        issue.id,
+        issue.tenant_id,
+        issue.seller_id,
+        issue.application_id,
+        issue.grant_type,
+        issue.scope,
+        issue.issued_at,
+        expires_at,
+        issue.lwa_latency_ms,
+        issue.token_fingerprint,
+        issue.api_key_id,
+        issue.request_id,
+        cache_key,
+        sealed_token,
+        issue.client_secret,
+        fence.sealed_client_secret,
+        fence.sealed_previous_client_secret,
+        fence.sealed_refresh_token,
+        lease_id,
+        delivery.map(|d| d.id),
+        delivery.map(|d| d.api_key_id),
+        delivery.map(|d| d.source),
+        delivery.map(|d| d.via),
+        delivery.map(|d| d.delivered_at),
+        delivery.map(|d| d.request_id.as_str()),
+        delivery.map(|d| d.client_ip.as_str()),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(ExchangeRecorded {
+        current: recorded.current,
+        delivered: recorded.delivered,
+    })
 }
 
 pub async fn drop_cached_tokens_of_seller(

@@ -1,31 +1,36 @@
 //! `exchange_lease`: who may exchange for a cache key right now, across every replica.
 //!
 //! A lease is taken in one statement (free, or its holder's time ran out) and given back by its
-//! holder when the exchange's result is committed. Nothing holds a connection meanwhile.
+//! holder in the commit that records the exchange's result. Nothing holds a connection meanwhile.
+//! A lease given back stays as a row that has run out, with its `generation` counted up: a reader
+//! that saw generation `g` (in the same snapshot as the cache key's stored token) and then takes
+//! the lease at `g` knows that no exchange stored anything in between.
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 /// Takes the lease of `cache_key` for `ttl` unless another holder's lease is still running.
-/// True when `lease_id` holds it now.
+/// When `lease_id` holds it now: the lease's generation (the number of times it was given back).
 pub async fn take_lease(
     conn: impl PgExecutor<'_>,
     cache_key: Uuid,
     tenant_id: Uuid,
     lease_id: Uuid,
     ttl: Duration,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<i64>, sqlx::Error> {
     let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    let taken = sqlx::query_scalar!(
+    // `on conflict` sees the latest committed row, whatever this statement's snapshot: so the
+    // generation returned counts every lease given back before this one was taken.
+    let taken = sqlx::query!(
         "insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
          values ($1, $2, $3, now() + make_interval(secs => $4::bigint / 1000.0))
          on conflict (cache_key) do update
          set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
              expires_at = excluded.expires_at
          where exchange_lease.expires_at <= now()
-         returning lease_id",
+         returning lease_id, generation",
         cache_key,
         tenant_id,
         lease_id,
@@ -33,17 +38,20 @@ pub async fn take_lease(
     )
     .fetch_optional(conn)
     .await?;
-    Ok(taken == Some(lease_id))
+    Ok(taken
+        .filter(|row| row.lease_id == lease_id)
+        .map(|row| row.generation))
 }
 
 /// Gives the lease back, if `lease_id` still holds it.
 pub async fn release_lease(
-    conn: &mut PgConnection,
+    conn: impl PgExecutor<'_>,
     cache_key: Uuid,
     lease_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "delete from exchange_lease where cache_key = $1 and lease_id = $2",
+        "update exchange_lease set expires_at = now(), generation = generation + 1
+         where cache_key = $1 and lease_id = $2",
         cache_key,
         lease_id
     )

@@ -2,7 +2,7 @@
 //! out. Both are partitioned by month on their UUIDv7 ids (see the migration).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::db::audit_events::TimeRange;
@@ -26,6 +26,7 @@ pub struct TokenIssueRow {
     pub client_secret: Option<String>,
 }
 
+#[derive(Clone, Copy)]
 pub struct NewTokenIssue<'a> {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -47,7 +48,7 @@ pub struct NewTokenIssue<'a> {
 }
 
 pub async fn insert_token_issue(
-    conn: &mut PgConnection,
+    conn: impl PgExecutor<'_>,
     issue: NewTokenIssue<'_>,
 ) -> Result<(), sqlx::Error> {
     let outcome = if issue.error_code.is_none() {
@@ -164,34 +165,6 @@ pub struct NewTokenDelivery {
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
-}
-
-/// Records one delivery in the caller's transaction if the tenant is (still) enabled; whether it
-/// was. (The caller's locks keep the seller or application there.)
-pub async fn insert_token_delivery(
-    conn: &mut PgConnection,
-    row: &NewTokenDelivery,
-) -> Result<bool, sqlx::Error> {
-    let written = sqlx::query!(
-        "insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
-                                     api_key_id, source, via, delivered_at, request_id, client_ip)
-         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-         from tenant where id = $2 and not disabled",
-        row.id,
-        row.tenant_id,
-        row.issue_id,
-        row.seller_id,
-        row.application_id,
-        row.api_key_id,
-        row.source,
-        row.via,
-        row.delivered_at,
-        row.request_id,
-        row.client_ip
-    )
-    .execute(conn)
-    .await?;
-    Ok(written.rows_affected() == 1)
 }
 
 /// Records many deliveries in one statement (one commit). A delivery is recorded only if, at

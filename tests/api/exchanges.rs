@@ -353,3 +353,46 @@ async fn a_lease_left_by_a_replica_that_died_runs_out_and_another_takes_over() {
     assert_eq!(app.lwa.exchanges_for(&world.refresh_token), 1);
     assert!(!lease_held(&app, &world.seller_id).await);
 }
+
+#[tokio::test]
+async fn a_lease_given_back_moves_its_generation_so_a_later_holder_knows_to_read_again() {
+    use spvault::db::{cached_tokens, leases};
+
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let (seller, tenant) = (
+        Uuid::parse_str(&world.seller_id).unwrap(),
+        Uuid::parse_str(&world.tenant_id).unwrap(),
+    );
+    let generation_read = || async {
+        cached_tokens::load_seller_grant(&app.pool, tenant, seller)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_generation
+    };
+    let ttl = Duration::from_secs(10);
+    assert_eq!(generation_read().await, None, "no exchange yet");
+
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let taken = leases::take_lease(&app.pool, seller, tenant, first, ttl).await;
+    assert_eq!(taken.unwrap(), Some(0));
+    let busy = leases::take_lease(&app.pool, seller, tenant, second, ttl).await;
+    assert_eq!(busy.unwrap(), None, "one holder at a time");
+
+    // A reader that saw generation 0 before the first holder gave the lease back...
+    leases::release_lease(&app.pool, seller, first)
+        .await
+        .unwrap();
+    // ...takes it at generation 1, and so reads the stored token again.
+    let taken = leases::take_lease(&app.pool, seller, tenant, second, ttl).await;
+    assert_eq!(taken.unwrap(), Some(1));
+    assert_eq!(generation_read().await, Some(1));
+
+    // A holder whose lease ran out and was taken over cannot give back the new holder's.
+    leases::release_lease(&app.pool, seller, first)
+        .await
+        .unwrap();
+    assert!(lease_held(&app, &world.seller_id).await);
+    assert_eq!(generation_read().await, Some(1));
+}

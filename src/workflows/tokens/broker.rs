@@ -297,7 +297,10 @@ impl Broker {
                 .await?;
             return Ok(());
         }
-        match self.exchange(who, subject, want, Utc::now(), false).await? {
+        match self
+            .exchange(who, subject, &seen, want, Utc::now(), false)
+            .await?
+        {
             Exchanged::Stored {
                 credentials,
                 stored,
@@ -349,7 +352,7 @@ impl Broker {
             }
             let deliver = who.via != Via::Internal;
             match self
-                .exchange(who, subject, want, requested_at, deliver)
+                .exchange(who, subject, &seen, want, requested_at, deliver)
                 .await?
             {
                 Exchanged::Busy if waiting_since.elapsed() < self.0.lease => {
@@ -388,6 +391,7 @@ impl Broker {
         &self,
         who: &Requester,
         subject: Subject<'_>,
+        seen: &Credentials,
         want: Want,
         requested_at: DateTime<Utc>,
         deliver: bool,
@@ -405,6 +409,7 @@ impl Broker {
             data_key: &data_key,
             who,
             subject,
+            seen,
             want,
             requested_at,
             threshold: self.threshold(want),

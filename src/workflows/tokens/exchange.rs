@@ -3,14 +3,15 @@
 //!
 //! 1. take the subject's lease (`db::leases`, one statement), or learn that another replica
 //!    holds it ([`Exchanged::Busy`]);
-//! 2. read the credentials and `cached_token` again: another replica may have stored a token
-//!    just before giving the lease back;
+//! 2. only if another exchange gave the lease back since the caller read the credentials and
+//!    `cached_token` (the lease's generation moved), read them again: that replica may have
+//!    stored a token;
 //! 3. exchange at LWA;
-//! 4. in one short transaction: check that the credentials used are still the subject's (the
-//!    fence: their rows are locked `for share`, so a replacement commits wholly before or after
-//!    this check, never between it and the commit), record every attempt, and only if the
-//!    credentials are still current store the token and remember LWA's verdict; record the
-//!    delivery; give the lease back.
+//! 4. record it: check that the credentials used are still the subject's (the fence: their rows
+//!    are locked `for share`, so a replacement commits wholly before or after this check, never
+//!    between it and the commit), record every attempt, and only if the credentials are still
+//!    current store the token and remember LWA's verdict; record the delivery; give the lease
+//!    back. An exchange that got a token on its first attempt does all of it in one statement.
 //!
 //! When LWA answers `invalid_client` to the application's current secret and it has a previous
 //! one that has not expired (kept after a rotation, see `workflows::credentials`), the exchange
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -37,9 +38,9 @@ use super::cache::CachedToken;
 use super::subject::{Requester, Source, Subject, Verdict, Want};
 use crate::amazon::lwa_client::{Attempt, Failure, Grant, LwaClient};
 use crate::crypto::{DataKey, Place};
-use crate::db::cached_tokens::{self as store, CachedTokenRow};
-use crate::db::leases;
+use crate::db::cached_tokens::{self as store, CachedTokenRow, ExchangeRecorded, Fence};
 use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
+use crate::db::{self, leases};
 use crate::domain::{ApplicationStatus, CredentialKind, SellerStatus};
 use crate::invalidation::{self, Invalidation};
 use crate::keystore::{places, KeyStore};
@@ -47,6 +48,7 @@ use crate::metrics;
 use crate::workflows::Error;
 
 /// The credentials to exchange with, still sealed, and the token stored for the subject, if any.
+#[derive(Clone)]
 pub(super) struct Credentials {
     pub(super) application_id: Uuid,
     pub(super) client_id: String,
@@ -55,6 +57,8 @@ pub(super) struct Credentials {
     sealed_previous_client_secret: Option<Vec<u8>>,
     sealed_refresh_token: Option<Vec<u8>>,
     pub(super) stored: Option<CachedTokenRow>,
+    /// The generation of the subject's exchange lease when this was read (see `db::leases`).
+    lease_generation: i64,
 }
 
 /// The subject's credentials and stored token as `conn` sees them, if the caller may use them.
@@ -95,6 +99,7 @@ pub(super) async fn credentials(
                     grant.cached_issued_at,
                     grant.cached_expires_at,
                 ),
+                lease_generation: grant.lease_generation.unwrap_or(0),
             }
         }
         Subject::Grantless {
@@ -124,6 +129,7 @@ pub(super) async fn credentials(
                     grant.cached_issued_at,
                     grant.cached_expires_at,
                 ),
+                lease_generation: grant.lease_generation.unwrap_or(0),
             }
         }
     };
@@ -155,6 +161,8 @@ pub(super) struct Job<'a> {
     pub(super) data_key: &'a DataKey,
     pub(super) who: &'a Requester,
     pub(super) subject: Subject<'a>,
+    /// The credentials and stored token as the caller read them (no usable token among them).
+    pub(super) seen: &'a Credentials,
     pub(super) want: Want,
     pub(super) requested_at: DateTime<Utc>,
     pub(super) threshold: i64,
@@ -196,46 +204,56 @@ pub(super) async fn run(job: Job<'_>) -> Result<Exchanged, Error> {
         .await
         .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
     let (key, lease_id) = (job.subject.cache_key(), Uuid::new_v4());
-    if !leases::take_lease(job.pool, key, job.who.tenant_id, lease_id, job.lease).await? {
+    let Some(generation) =
+        leases::take_lease(job.pool, key, job.who.tenant_id, lease_id, job.lease).await?
+    else {
         return Ok(Exchanged::Busy);
-    }
-    let result = holding_the_lease(&job, lease_id).await;
+    };
+    let result = holding_the_lease(&job, lease_id, generation).await;
     if result.is_err() {
         // Give the lease back rather than make others wait for it to run out.
-        if let Ok(mut conn) = job.pool.acquire().await {
-            let _ = leases::release_lease(&mut conn, key, lease_id).await;
-        }
+        let _ = leases::release_lease(job.pool, key, lease_id).await;
     }
     result
 }
 
-async fn holding_the_lease(job: &Job<'_>, lease_id: Uuid) -> Result<Exchanged, Error> {
+async fn holding_the_lease(
+    job: &Job<'_>,
+    lease_id: Uuid,
+    generation: i64,
+) -> Result<Exchanged, Error> {
     let Job {
         pool,
         lwa,
         data_key,
         who,
         subject,
+        seen,
         want,
         requested_at,
         threshold,
-        deliver,
         ..
     } = *job;
-    let credentials = credentials(pool, who, &subject).await?;
-    if let Some(stored) = credentials
-        .stored
-        .as_ref()
-        .filter(|s| usable(s, want, requested_at, threshold))
-    {
-        let stored = stored.clone();
-        let mut conn = pool.acquire().await?;
-        leases::release_lease(&mut conn, subject.cache_key(), lease_id).await?;
-        return Ok(Exchanged::Stored {
-            credentials,
-            stored,
-        });
-    }
+    let read_again;
+    let credentials = if generation == seen.lease_generation {
+        seen
+    } else {
+        // Another exchange ended since `seen` was read: it may have stored a usable token.
+        read_again = credentials(pool, who, &subject).await?;
+        if let Some(stored) = read_again
+            .stored
+            .as_ref()
+            .filter(|s| usable(s, want, requested_at, threshold))
+        {
+            let stored = stored.clone();
+            leases::release_lease(pool, subject.cache_key(), lease_id).await?;
+            return Ok(Exchanged::Stored {
+                credentials: read_again,
+                stored,
+            });
+        }
+        &read_again
+    };
 
     let client_secret = open_secret(
         data_key,
@@ -283,43 +301,39 @@ async fn holding_the_lease(job: &Job<'_>, lease_id: Uuid) -> Result<Exchanged, E
         previous_used = Some(sealed_previous);
     }
 
-    let mut tx = pool.begin().await?;
-    let current = store::credentials_still_current(
-        &mut tx,
-        subject.seller_id(),
-        credentials.application_id,
-        credentials.sealed_refresh_token.as_deref(),
-        &credentials.sealed_client_secret,
-        previous_used,
-    )
-    .await?;
     let recording = Recording {
         who,
         subject: &subject,
-        credentials: &credentials,
+        credentials,
+        fence: Fence {
+            seller_id: subject.seller_id(),
+            application_id: credentials.application_id,
+            sealed_refresh_token: credentials.sealed_refresh_token.as_deref(),
+            sealed_client_secret: &credentials.sealed_client_secret,
+            sealed_previous_client_secret: previous_used,
+        },
         grant: &grant,
         data_key,
-        current,
+        lease_id,
+        deliver: job.deliver,
     };
-    let outcome = record_attempts(&mut tx, &recording, &attempts).await?;
-    let exchanged = match outcome {
-        Outcome::Token(token) if deliver => {
-            // Its delivery goes in the exchange's own commit.
-            let row = delivery_row(who, &subject, &token, Source::Lwa);
-            let delivery = record_delivery(&mut tx, &row).await?;
-            Exchanged::Issued { token, delivery }
+    match attempts.split_last() {
+        Some(((secret_used, last), earlier)) if last.result.is_ok() => {
+            // (LWA's client retries only failures: a token ends the attempts. Those before it
+            // are facts of their own, recorded as they are.)
+            for (secret_used, attempt) in earlier {
+                let issue = recording.issue(*secret_used, attempt, None);
+                token_trail::insert_token_issue(pool, issue).await?;
+            }
+            record_token(pool, &recording, *secret_used, last).await
         }
-        Outcome::Token(token) => Exchanged::Issued {
-            token,
-            delivery: Ok(()),
-        },
-        Outcome::Superseded => Exchanged::Superseded,
-        Outcome::Refused(verdict) => Exchanged::Refused { verdict },
-        Outcome::Unavailable => Exchanged::Unavailable { credentials },
-    };
-    leases::release_lease(&mut tx, subject.cache_key(), lease_id).await?;
-    tx.commit().await?;
-    Ok(exchanged)
+        _ => {
+            let mut tx = pool.begin().await?;
+            let exchanged = record_failure(&mut tx, &recording, &attempts).await?;
+            tx.commit().await?;
+            Ok(exchanged)
+        }
+    }
 }
 
 /// Which of the application's client secrets an attempt used.
@@ -345,115 +359,182 @@ fn client_refused(attempts: &[(SecretUsed, Attempt)]) -> bool {
     })
 }
 
-enum Outcome {
-    Token(CachedToken),
-    Superseded,
-    Refused(Verdict),
-    Unavailable,
-}
-
 /// What every attempt's record shares.
 struct Recording<'a> {
     who: &'a Requester,
     subject: &'a Subject<'a>,
     credentials: &'a Credentials,
+    /// The credentials used, which must still be the subject's for the result to be kept.
+    fence: Fence<'a>,
     grant: &'a Grant<'a>,
     data_key: &'a DataKey,
-    /// The credentials used are still the subject's (the fence).
-    current: bool,
+    lease_id: Uuid,
+    /// Whether a new token is recorded as delivered to `who`.
+    deliver: bool,
 }
 
-/// Writes a `token_issue` row per attempt and, if the credentials are still current, what the
-/// outcome implies, in `conn`'s transaction. Only the last attempt's refusal is a verdict (a
-/// refusal of the current secret before a try of the previous one is not).
-async fn record_attempts(
+impl Recording<'_> {
+    /// The `token_issue` row of `attempt` (with a token's fingerprint and expiry, if it got one).
+    fn issue<'r>(
+        &'r self,
+        secret_used: SecretUsed,
+        attempt: &'r Attempt,
+        token: Option<(&'r str, DateTime<Utc>)>,
+    ) -> NewTokenIssue<'r> {
+        metrics::lwa_exchange(attempt.outcome(), attempt.latency);
+        NewTokenIssue {
+            id: Uuid::now_v7(),
+            tenant_id: self.who.tenant_id,
+            seller_id: self.subject.seller_id(),
+            application_id: self.credentials.application_id,
+            grant_type: self.grant.grant_type(),
+            scope: self.subject.scope(),
+            error_code: attempt.result.as_ref().err().map(Failure::code),
+            issued_at: attempt.started_at,
+            expires_at: token.map(|(_, expires_at)| expires_at),
+            lwa_latency_ms: attempt.latency_ms(),
+            token_fingerprint: token.map(|(fingerprint, _)| fingerprint),
+            api_key_id: self.who.api_key_id,
+            request_id: &self.who.request_id,
+            client_secret: Some(secret_used.as_str()),
+        }
+    }
+}
+
+/// Records the attempts of an exchange that got no token, in `conn`'s transaction: a
+/// `token_issue` row each, and what the last one implies. Only the last attempt's refusal is a
+/// verdict (a refusal of the current secret before a try of the previous one is not), and only
+/// while the credentials used are still current.
+async fn record_failure(
     conn: &mut PgConnection,
     recording: &Recording<'_>,
     attempts: &[(SecretUsed, Attempt)],
-) -> Result<Outcome, Error> {
+) -> Result<Exchanged, Error> {
+    let current = store::credentials_still_current(&mut *conn, &recording.fence).await?;
+    let mut last_failure = None;
+    for (secret_used, attempt) in attempts {
+        token_trail::insert_token_issue(&mut *conn, recording.issue(*secret_used, attempt, None))
+            .await?;
+        last_failure = attempt.result.as_ref().err();
+    }
+    let exchanged = match last_failure {
+        Some(Failure::Rejected(_)) if !current => Exchanged::Superseded,
+        Some(Failure::Rejected(code)) => {
+            let verdict = Verdict::of(
+                code,
+                recording.subject,
+                recording.credentials.application_id,
+            );
+            remember(conn, &verdict).await?;
+            Exchanged::Refused { verdict }
+        }
+        _ => Exchanged::Unavailable {
+            credentials: recording.credentials.clone(),
+        },
+    };
+    leases::release_lease(
+        &mut *conn,
+        recording.subject.cache_key(),
+        recording.lease_id,
+    )
+    .await?;
+    Ok(exchanged)
+}
+
+/// Records the attempt that got a token, in one statement (`db::cached_tokens::record_exchange`):
+/// its issue, and only if the credentials used are still current the sealed token and, for a
+/// caller, its delivery; the lease is given back. If the delivery cannot be written, the rest is
+/// recorded without it and the token does not leave.
+async fn record_token(
+    pool: &PgPool,
+    recording: &Recording<'_>,
+    secret_used: SecretUsed,
+    attempt: &Attempt,
+) -> Result<Exchanged, Error> {
     let Recording {
         who,
         subject,
         credentials,
-        grant,
         data_key,
-        current,
+        ..
     } = *recording;
-    let mut outcome = Outcome::Unavailable;
-    for (index, (secret_used, attempt)) in attempts.iter().enumerate() {
-        let last = index + 1 == attempts.len();
-        let id = Uuid::now_v7();
-        metrics::lwa_exchange(attempt.outcome(), attempt.latency);
-        let mut issue = NewTokenIssue {
-            id,
-            tenant_id: who.tenant_id,
-            seller_id: subject.seller_id(),
-            application_id: credentials.application_id,
-            grant_type: grant.grant_type(),
-            scope: subject.scope(),
-            error_code: None,
-            issued_at: attempt.started_at,
-            expires_at: None,
-            lwa_latency_ms: attempt.latency_ms(),
-            token_fingerprint: None,
-            api_key_id: who.api_key_id,
-            request_id: &who.request_id,
-            client_secret: Some(secret_used.as_str()),
-        };
-        match &attempt.result {
-            Ok(token) => {
-                let fingerprint = data_key.token_fingerprint(token.access_token.expose_secret());
-                // (LwaClient accepts lifetimes of at most a day.)
-                let expires_at = attempt.expires_at(token);
-                issue.expires_at = Some(expires_at);
-                issue.token_fingerprint = Some(&fingerprint);
-                if !current {
-                    token_trail::insert_token_issue(&mut *conn, issue).await?;
-                    outcome = Outcome::Superseded;
-                    continue;
-                }
-                let sealed = KeyStore::seal_with(
-                    data_key,
-                    &places::cached_token(who.tenant_id, subject.cache_key()),
-                    &token.access_token,
-                );
-                store::record_issued_token(
-                    &mut *conn,
-                    &issue,
-                    subject.cache_key(),
-                    &sealed,
-                    expires_at,
-                )
-                .await?;
-                outcome = Outcome::Token(CachedToken {
-                    tenant_id: who.tenant_id,
-                    application_id: credentials.application_id,
-                    client_id: credentials.client_id.clone(),
-                    access_token: token.access_token.clone(),
-                    issue_id: id,
-                    issued_at: attempt.started_at,
-                    expires_at,
-                });
-            }
-            Err(failure) => {
-                issue.error_code = Some(failure.code());
-                token_trail::insert_token_issue(&mut *conn, issue).await?;
-                if let Failure::Rejected(code) = failure {
-                    if !last {
-                        continue; // the previous secret was tried next
-                    }
-                    if !current {
-                        outcome = Outcome::Superseded;
-                        continue;
-                    }
-                    let verdict = Verdict::of(code, subject, credentials.application_id);
-                    remember(conn, &verdict).await?;
-                    outcome = Outcome::Refused(verdict);
-                }
-            }
+    let Ok(token) = &attempt.result else {
+        return Err(anyhow::anyhow!("recording a token of an attempt that got none").into());
+    };
+    let fingerprint = data_key.token_fingerprint(token.access_token.expose_secret());
+    // (LwaClient accepts lifetimes of at most a day.)
+    let expires_at = attempt.expires_at(token);
+    let issue = recording.issue(secret_used, attempt, Some((&fingerprint, expires_at)));
+    let sealed = KeyStore::seal_with(
+        data_key,
+        &places::cached_token(who.tenant_id, subject.cache_key()),
+        &token.access_token,
+    );
+    let token = CachedToken {
+        tenant_id: who.tenant_id,
+        application_id: credentials.application_id,
+        client_id: credentials.client_id.clone(),
+        access_token: token.access_token.clone(),
+        issue_id: issue.id,
+        issued_at: attempt.started_at,
+        expires_at,
+    };
+    let delivery = recording
+        .deliver
+        .then(|| delivery_row(who, subject, &token, Source::Lwa));
+    let recorded = store::record_exchange(
+        pool,
+        &recording.fence,
+        &issue,
+        subject.cache_key(),
+        &sealed,
+        expires_at,
+        recording.lease_id,
+        delivery.as_ref(),
+    )
+    .await;
+    let (recorded, delivery) = match recorded {
+        Ok(recorded) if recorded.delivered || delivery.is_none() => (recorded, Ok(())),
+        // Disabled since the credentials were read: the token is kept, but does not leave.
+        Ok(recorded) => (recorded, Err(Error::TenantDisabled)),
+        Err(err) if delivery.is_some() && db::violated_foreign_key(&err).is_none() => {
+            tracing::error!(error = %err, "could not write a delivery record");
+            let current = record_undelivered(pool, recording, issue, &sealed, expires_at).await?;
+            let recorded = ExchangeRecorded {
+                current,
+                delivered: false,
+            };
+            (recorded, Err(Error::RecordUnwritten(err.to_string())))
         }
+        Err(err) => return Err(err.into()),
+    };
+    if !recorded.current {
+        return Ok(Exchanged::Superseded);
     }
-    Ok(outcome)
+    Ok(Exchanged::Issued { token, delivery })
+}
+
+/// Records a token's exchange as [`record_token`] does, without a delivery (whose table is out of
+/// reach), in a transaction of the statements that do not touch it. Whether the credentials used
+/// were still current (and so the token stored).
+async fn record_undelivered(
+    pool: &PgPool,
+    recording: &Recording<'_>,
+    issue: NewTokenIssue<'_>,
+    sealed: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let key = recording.subject.cache_key();
+    let mut tx = pool.begin().await?;
+    let current = store::credentials_still_current(&mut tx, &recording.fence).await?;
+    if current {
+        store::record_issued_token(&mut tx, &issue, key, sealed, expires_at).await?;
+    } else {
+        token_trail::insert_token_issue(&mut *tx, issue).await?;
+    }
+    leases::release_lease(&mut *tx, key, recording.lease_id).await?;
+    tx.commit().await?;
+    Ok(current)
 }
 
 /// LWA's verdict on a credential is remembered until the credential is replaced, and every
@@ -469,31 +550,6 @@ async fn remember(conn: &mut PgConnection, verdict: &Verdict) -> Result<(), sqlx
             invalidation::announce(conn, Invalidation::Application(application_id)).await
         }
         Verdict::Refused(_) => Ok(()),
-    }
-}
-
-/// Records a delivery in `conn`'s transaction, under a savepoint: if the row cannot be written,
-/// the token is not delivered, but the rest of the transaction (the issue's record) still
-/// commits. A tenant disabled since the credentials were read gets no token either.
-async fn record_delivery(
-    conn: &mut PgConnection,
-    row: &NewTokenDelivery,
-) -> Result<Result<(), Error>, sqlx::Error> {
-    let mut savepoint = conn.begin().await?;
-    match token_trail::insert_token_delivery(&mut savepoint, row).await {
-        Ok(written) => {
-            savepoint.commit().await?;
-            Ok(if written {
-                Ok(())
-            } else {
-                Err(Error::TenantDisabled)
-            })
-        }
-        Err(err) => {
-            savepoint.rollback().await?;
-            tracing::error!(error = %err, "could not write a delivery record");
-            Ok(Err(Error::RecordUnwritten(err.to_string())))
-        }
     }
 }
 
