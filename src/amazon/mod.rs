@@ -7,9 +7,11 @@
 //! - `lwa_client` — exchanges at Login with Amazon, with retries within a budget
 //! - `sp_api`     — SP-API's hosts and the client of its operations (retries, Amazon's errors)
 //! - `notifications` — SP-API notifications as Amazon delivers them (SQS body or EventBridge)
+//! - `tokens_api` — the Tokens API: Restricted Data Tokens for operations with personal data
 
 pub mod http;
 pub mod lwa;
 pub mod lwa_client;
 pub mod notifications;
 pub mod sp_api;
+pub mod tokens_api;

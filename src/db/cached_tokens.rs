@@ -264,8 +264,8 @@ pub async fn record_exchange(
            ), delivered as (
                insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
                                            api_key_id, source, via, delivered_at, request_id,
-                                           client_ip)
-               select $20, $2, $1, $3, $4, $21, $22, $23, $24, $25, $26
+                                           client_ip, kind)
+               select $20, $2, $1, $3, $4, $21, $22, $23, $24, $25, $26, $27
                from tenant t, fence f
                where $20::uuid is not null and t.id = $2 and not t.disabled and f.current
                returning id
@@ -298,6 +298,7 @@ pub async fn record_exchange(
         delivery.map(|d| d.delivered_at),
         delivery.map(|d| d.request_id.as_str()),
         delivery.map(|d| d.client_ip.as_str()),
+        delivery.map(|d| d.kind),
     )
     .fetch_one(conn)
     .await?;

@@ -2,7 +2,7 @@
 //! out. Both are partitioned by month on their UUIDv7 ids (see the migration).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::db::audit_events::TimeRange;
@@ -24,6 +24,8 @@ pub struct TokenIssueRow {
     pub api_key_id: Option<Uuid>,
     pub request_id: String,
     pub client_secret: Option<String>,
+    /// For a Restricted Data Token: the fingerprint of the resource set it covers.
+    pub resource_set_fingerprint: Option<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -99,7 +101,8 @@ pub async fn list_token_issues(
     sqlx::query_as!(
         TokenIssueRow,
         "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
-                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret,
+                resource_set_fingerprint
          from token_issue
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)
@@ -127,7 +130,8 @@ pub async fn find_issue_by_fingerprint(
     sqlx::query_as!(
         TokenIssueRow,
         "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
-                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret,
+                resource_set_fingerprint
          from token_issue where tenant_id = $1 and token_fingerprint = $2
          order by id desc limit 1",
         tenant_id,
@@ -146,6 +150,7 @@ pub struct TokenDeliveryRow {
     pub api_key_id: Uuid,
     pub source: String,
     pub via: String,
+    pub kind: String,
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
@@ -162,9 +167,41 @@ pub struct NewTokenDelivery {
     pub api_key_id: Uuid,
     pub source: &'static str,
     pub via: &'static str,
+    /// `access_token` or `restricted_data_token`.
+    pub kind: &'static str,
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
+}
+
+/// Records one delivery in the caller's transaction if the tenant is (still) enabled; whether it
+/// was. (The caller's locks keep the seller or application there.)
+pub async fn insert_token_delivery(
+    conn: &mut PgConnection,
+    row: &NewTokenDelivery,
+) -> Result<bool, sqlx::Error> {
+    let written = sqlx::query!(
+        "insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
+                                     api_key_id, source, via, delivered_at, request_id, client_ip,
+                                     kind)
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+         from tenant where id = $2 and not disabled",
+        row.id,
+        row.tenant_id,
+        row.issue_id,
+        row.seller_id,
+        row.application_id,
+        row.api_key_id,
+        row.source,
+        row.via,
+        row.delivered_at,
+        row.request_id,
+        row.client_ip,
+        row.kind
+    )
+    .execute(conn)
+    .await?;
+    Ok(written.rows_affected() == 1)
 }
 
 /// Records many deliveries in one statement (one commit). A delivery is recorded only if, at
@@ -189,16 +226,19 @@ pub async fn insert_token_deliveries(
     let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.delivered_at).collect();
     let requests: Vec<String> = rows.iter().map(|r| r.request_id.clone()).collect();
     let ips: Vec<String> = rows.iter().map(|r| r.client_ip.clone()).collect();
+    let kinds: Vec<String> = rows.iter().map(|r| r.kind.to_owned()).collect();
     sqlx::query_scalar!(
         r#"insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
-                                       api_key_id, source, via, delivered_at, request_id, client_ip)
+                                       api_key_id, source, via, delivered_at, request_id, client_ip,
+                                       kind)
            select d.id, d.tenant_id, d.issue_id, nullif(d.seller_id, '00000000-0000-0000-0000-000000000000'),
                   d.application_id, d.api_key_id, d.source, d.via, d.delivered_at, d.request_id,
-                  d.client_ip
+                  d.client_ip, d.kind
            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
-                       $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
+                       $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[],
+                       $12::text[])
                 as d(id, tenant_id, issue_id, seller_id, application_id, api_key_id, source, via,
-                     delivered_at, request_id, client_ip)
+                     delivered_at, request_id, client_ip, kind)
            join tenant t on t.id = d.tenant_id and not t.disabled
            where case when d.seller_id = '00000000-0000-0000-0000-000000000000'
                       then exists (select 1 from application a where a.id = d.application_id)
@@ -214,7 +254,8 @@ pub async fn insert_token_deliveries(
         &vias,
         &times,
         &requests,
-        &ips
+        &ips,
+        &kinds
     )
     .fetch_all(pool)
     .await
@@ -236,8 +277,8 @@ pub async fn list_token_deliveries(
 ) -> Result<Vec<TokenDeliveryRow>, sqlx::Error> {
     sqlx::query_as!(
         TokenDeliveryRow,
-        "select id, issue_id, seller_id, application_id, api_key_id, source, via, delivered_at,
-                request_id, client_ip
+        "select id, issue_id, seller_id, application_id, api_key_id, source, via, kind,
+                delivered_at, request_id, client_ip
          from token_delivery
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)

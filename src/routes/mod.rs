@@ -13,6 +13,7 @@ pub mod health;
 pub(crate) mod input;
 pub mod lwa_compat;
 pub mod oauth_callback;
+pub mod restricted_data_tokens;
 pub mod sellers;
 pub mod tenants;
 pub mod token_trail;
@@ -62,6 +63,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/v1/sellers/{seller_id}/access-token", Key, |r| {
         r.route(web::post().to(access_tokens::seller_access_token))
     }))
+    .service(resource(
+        "/v1/sellers/{seller_id}/restricted-data-token",
+        Key,
+        |r| r.route(web::post().to(restricted_data_tokens::restricted_data_token)),
+    ))
     .service(resource("/auth/o2/token", Open, |r| {
         r.route(web::post().to(lwa_compat::token))
     }))

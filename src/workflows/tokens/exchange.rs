@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{PgConnection, PgExecutor, PgPool};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -553,6 +553,31 @@ async fn remember(conn: &mut PgConnection, verdict: &Verdict) -> Result<(), sqlx
     }
 }
 
+/// Records a delivery in `conn`'s transaction, under a savepoint: if the row cannot be written,
+/// the token is not delivered, but the rest of the transaction (the record) still
+/// commits. A tenant disabled since the credentials were read gets no token either.
+pub(super) async fn record_delivery(
+    conn: &mut PgConnection,
+    row: &NewTokenDelivery,
+) -> Result<Result<(), Error>, sqlx::Error> {
+    let mut savepoint = conn.begin().await?;
+    match token_trail::insert_token_delivery(&mut savepoint, row).await {
+        Ok(written) => {
+            savepoint.commit().await?;
+            Ok(if written {
+                Ok(())
+            } else {
+                Err(Error::TenantDisabled)
+            })
+        }
+        Err(err) => {
+            savepoint.rollback().await?;
+            tracing::error!(error = %err, "could not write a delivery record");
+            Ok(Err(Error::RecordUnwritten(err.to_string())))
+        }
+    }
+}
+
 fn open_secret(
     data_key: &DataKey,
     place: &Place,
@@ -579,6 +604,7 @@ pub(super) fn delivery_row(
         api_key_id: who.api_key_id.unwrap_or_default(),
         source: source.as_str(),
         via: who.via.as_str(),
+        kind: "access_token",
         delivered_at: Utc::now(),
         request_id: who.request_id.clone(),
         client_ip: who.client_ip.clone(),

@@ -147,6 +147,8 @@ impl Via {
 pub enum Source {
     Cache,
     Lwa,
+    /// A Restricted Data Token fresh from SP-API's Tokens API.
+    SpApi,
 }
 
 impl Source {
@@ -154,6 +156,7 @@ impl Source {
         match self {
             Source::Cache => "cache",
             Source::Lwa => "lwa",
+            Source::SpApi => "sp_api",
         }
     }
 }
