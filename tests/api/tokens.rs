@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use spvault::emulator::Behaviour;
 
-use crate::helpers::{expect_problem, expect_status, spawn_app, TestApp, World};
+use crate::helpers::{expect_problem, expect_status, spawn_app, spawn_app_with, TestApp, World};
 
 async fn token(app: &TestApp, world: &World, body: Option<Value>) -> Value {
     let response = app
@@ -517,34 +517,54 @@ async fn no_token_for_a_disabled_tenant_or_a_deleted_seller() {
 
 /// The world's seller's token fetch, with LWA taking 300 ms, and `meanwhile` sent 100 ms into
 /// it (well into the exchange); both answers.
+/// A vault that waits for LWA as long as a test holds it (the tests' default gives up after
+/// 500 ms).
+async fn patient_app() -> TestApp {
+    spawn_app_with(|settings| {
+        settings.lwa_request_timeout_ms = 10_000;
+        settings.lwa_retry_budget_ms = 10_000;
+    })
+    .await
+}
+
 async fn during_an_exchange(
     app: &TestApp,
     world: &World,
     meanwhile: impl std::future::Future<Output = reqwest::Response>,
 ) -> (reqwest::Response, reqwest::Response) {
+    // LWA holds the exchange until `meanwhile` is done: no head start to guess on a busy machine.
     app.lwa.set_behaviour(Behaviour {
-        latency_ms: Some(300),
+        hang: Some(true),
         ..Behaviour::default()
     });
     let meanwhile = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        meanwhile.await
+        for _ in 0..1500 {
+            if app.lwa.max_in_flight() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            app.lwa.max_in_flight() > 0,
+            "the exchange never reached LWA"
+        );
+        let answer = meanwhile.await;
+        app.lwa.set_behaviour(Behaviour {
+            hang: Some(false),
+            ..Behaviour::default()
+        });
+        answer
     };
-    let answers = tokio::join!(
+    tokio::join!(
         app.access_token(&world.tokens, &world.seller_id, None),
         meanwhile
-    );
-    app.lwa.set_behaviour(Behaviour {
-        latency_ms: Some(0),
-        ..Behaviour::default()
-    });
-    answers
+    )
 }
 
 /// A tenant disabled while its exchange is at LWA gets no token, but the exchange is on record.
 #[tokio::test]
 async fn a_tenant_disabled_during_an_exchange_gets_no_token() {
-    let app = spawn_app().await;
+    let app = patient_app().await;
     let world = app.world("acme").await;
     let tenant = format!("/v1/tenants/{}", world.tenant_id);
     let disable = json!({"disabled": true});
@@ -569,7 +589,7 @@ async fn a_tenant_disabled_during_an_exchange_gets_no_token() {
 /// A tenant deleted while its exchange is at LWA: the caller learns it is gone, not a 500.
 #[tokio::test]
 async fn a_tenant_deleted_during_an_exchange_is_not_a_500() {
-    let app = spawn_app().await;
+    let app = patient_app().await;
     let world = app.world("acme").await;
     let tenant = format!("/v1/tenants/{}", world.tenant_id);
     let (fetched, deleted) =
@@ -650,7 +670,7 @@ async fn replacing_the_refresh_token_drops_the_cached_access_token() {
 /// outlives the replacement.
 #[tokio::test]
 async fn a_refresh_token_replaced_during_an_exchange_wins() {
-    let app = spawn_app().await;
+    let app = patient_app().await;
     let world = app.world("acme").await;
     app.lwa.revoke_refresh_token(&world.refresh_token);
     let new_token = crate::helpers::refresh_token();
