@@ -57,10 +57,13 @@ const METRICS_UPKEEP: Schedule = Schedule {
 
 /// The delivery writers' own connections: every token handed out waits for its delivery row, so
 /// the group commits must never queue behind other work for the shared pool (a wave of
-/// exchanges, say, each making a few short statements).
+/// exchanges, say, each making a few short statements). They make one statement only, whose
+/// generic plan (index probes per distinct tenant and seller) is as good as a custom one for any
+/// batch: planning it afresh for each batch cost more than executing a small one.
 fn delivery_pool(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(db::pool(
-        db::connect_options(&settings.database_url)?,
+        db::connect_options(&settings.database_url)?
+            .options([("plan_cache_mode", "force_generic_plan")]),
         DeliveryWriter::CONNECTIONS,
     ))
 }

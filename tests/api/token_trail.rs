@@ -1,7 +1,14 @@
 //! Section 8: every exchange and every delivery on record, before the token leaves.
 
+use std::sync::Arc;
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use spvault::background::Task;
+use spvault::db::token_trail::NewTokenDelivery;
+use spvault::readiness::Readiness;
+use spvault::workflows::trail::deliveries::{DeliveryError, DeliveryWriter};
+use uuid::Uuid;
 
 use crate::helpers::{expect_problem, expect_status, spawn_app, test_settings, TestDatabase};
 
@@ -300,4 +307,155 @@ async fn an_audit_retention_of_zero_or_of_centuries_is_refused_at_start() {
             "{err}"
         );
     }
+}
+
+fn delivery(tenant: &str, seller: Option<Uuid>, application: &str) -> NewTokenDelivery {
+    NewTokenDelivery {
+        id: Uuid::now_v7(),
+        tenant_id: Uuid::parse_str(tenant).unwrap(),
+        issue_id: Uuid::now_v7(),
+        seller_id: seller,
+        application_id: Uuid::parse_str(application).unwrap(),
+        api_key_id: Uuid::now_v7(),
+        source: "cache",
+        via: "v1",
+        delivered_at: chrono::Utc::now(),
+        request_id: "batch-test".into(),
+        client_ip: "127.0.0.1".into(),
+        kind: "access_token",
+    }
+}
+
+fn delivery_writer(app: &crate::helpers::TestApp) -> DeliveryWriter {
+    let readiness = Arc::new(Readiness::default());
+    DeliveryWriter::start(app.pool.clone(), Task::new("delivery_writer", readiness)).0
+}
+
+/// The checks are made once per distinct tenant, seller and application of a batch: each row of
+/// a batch is still refused or recorded on its own.
+#[tokio::test]
+async fn each_delivery_of_a_batch_is_checked_on_its_own() {
+    let app = spawn_app().await;
+    let acme = app.world("acme").await;
+    let globex = app.world("globex").await;
+    app.patch(
+        &format!("/v1/tenants/{}", globex.tenant_id),
+        &app.operator_key,
+        &json!({"disabled": true}),
+    )
+    .await;
+    let writer = delivery_writer(&app);
+    let acme_app = acme.application["id"].as_str().unwrap();
+    let acme_seller = Uuid::parse_str(&acme.seller_id).unwrap();
+    let rows = [
+        (delivery(&acme.tenant_id, Some(acme_seller), acme_app), true),
+        (delivery(&acme.tenant_id, Some(acme_seller), acme_app), true),
+        // A seller that is not there.
+        (
+            delivery(&acme.tenant_id, Some(Uuid::now_v7()), acme_app),
+            false,
+        ),
+        // Grantless: the application must be there.
+        (delivery(&acme.tenant_id, None, acme_app), true),
+        (
+            delivery(&acme.tenant_id, None, &Uuid::now_v7().to_string()),
+            false,
+        ),
+        // A disabled tenant's seller.
+        (
+            delivery(
+                &globex.tenant_id,
+                Some(Uuid::parse_str(&globex.seller_id).unwrap()),
+                globex.application["id"].as_str().unwrap(),
+            ),
+            false,
+        ),
+    ];
+    for round in 0..2 {
+        // All at once (as one batch or a few), then again one by one.
+        let outcomes: Vec<bool> = if round == 0 {
+            futures_util::future::join_all(rows.iter().map(|(row, _)| {
+                let mut row = row.clone();
+                row.id = Uuid::now_v7();
+                let writer = writer.clone();
+                async move { writer.record(row).await }
+            }))
+            .await
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(()) => true,
+                Err(DeliveryError::Refused) => false,
+                Err(err) => panic!("{err}"),
+            })
+            .collect()
+        } else {
+            let mut outcomes = Vec::new();
+            for (row, _) in &rows {
+                outcomes.push(writer.record(row.clone()).await.is_ok());
+            }
+            outcomes
+        };
+        let expected: Vec<bool> = rows.iter().map(|(_, ok)| *ok).collect();
+        assert_eq!(outcomes, expected, "round {round}");
+    }
+    let recorded: i64 =
+        sqlx::query_scalar("select count(*) from token_delivery where request_id = 'batch-test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(recorded, 6);
+}
+
+/// A tenant disabled while a batch of its deliveries is being written: the batch waits for the
+/// change and sees it, so the check holds at the moment of the commit, not only at the start of
+/// the statement.
+#[tokio::test]
+async fn a_tenant_disabled_while_its_deliveries_are_written_gets_none() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let writer = delivery_writer(&app);
+    let application = world.application["id"].as_str().unwrap();
+    let seller = Uuid::parse_str(&world.seller_id).unwrap();
+    writer
+        .record(delivery(&world.tenant_id, Some(seller), application))
+        .await
+        .unwrap();
+
+    let mut disabling = app.pool.begin().await.unwrap();
+    sqlx::query("update tenant set disabled = true where id = $1")
+        .bind(Uuid::parse_str(&world.tenant_id).unwrap())
+        .execute(&mut *disabling)
+        .await
+        .unwrap();
+    let pending = tokio::spawn({
+        let writer = writer.clone();
+        let row = delivery(&world.tenant_id, Some(seller), application);
+        async move { writer.record(row).await }
+    });
+    // The batch's statement starts before the change commits, and waits for it.
+    let mut waited = 0;
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and wait_event_type = 'Lock'
+               and query like '%insert into token_delivery%'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            waited < 200 && !pending.is_finished(),
+            "the batch did not wait for the tenant's change"
+        );
+        waited += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    disabling.commit().await.unwrap();
+    assert!(matches!(
+        pending.await.unwrap(),
+        Err(DeliveryError::Refused)
+    ));
 }
