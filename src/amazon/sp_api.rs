@@ -130,6 +130,11 @@ impl SpApiClient {
         })
     }
 
+    /// The HTTP client (no redirects; see [`http_client`]).
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The base URL of SP-API in `region` (sandbox or production), or the configured override.
     pub fn base_url(&self, region: Region, sandbox: bool) -> &str {
         if let Some(endpoint) = &self.endpoint {

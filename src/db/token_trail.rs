@@ -148,6 +148,19 @@ pub struct TokenDeliveryRow {
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
+    pub proxy_method: Option<String>,
+    pub proxy_path: Option<String>,
+    pub proxy_status: Option<i16>,
+}
+
+/// The SP-API call a proxied delivery's token was used for.
+#[derive(Debug, Clone)]
+pub struct ProxiedCall {
+    pub method: String,
+    /// Without the query.
+    pub path: String,
+    /// Amazon's status; `None` when Amazon never answered.
+    pub status: Option<i16>,
 }
 
 /// A delivery to record. `seller_id` is `None` for grantless tokens.
@@ -164,6 +177,8 @@ pub struct NewTokenDelivery {
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
+    /// For `via = "proxy"`: the call the token was used for.
+    pub proxy: Option<ProxiedCall>,
 }
 
 /// Records one delivery in the caller's transaction if the tenant is (still) enabled; whether it
@@ -216,16 +231,30 @@ pub async fn insert_token_deliveries(
     let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.delivered_at).collect();
     let requests: Vec<String> = rows.iter().map(|r| r.request_id.clone()).collect();
     let ips: Vec<String> = rows.iter().map(|r| r.client_ip.clone()).collect();
+    let methods: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| r.proxy.as_ref().map(|p| p.method.clone()))
+        .collect();
+    let paths: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| r.proxy.as_ref().map(|p| p.path.clone()))
+        .collect();
+    let statuses: Vec<Option<i16>> = rows
+        .iter()
+        .map(|r| r.proxy.as_ref().and_then(|p| p.status))
+        .collect();
     sqlx::query_scalar!(
         r#"insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
-                                       api_key_id, source, via, delivered_at, request_id, client_ip)
+                                       api_key_id, source, via, delivered_at, request_id, client_ip,
+                                       proxy_method, proxy_path, proxy_status)
            select d.id, d.tenant_id, d.issue_id, nullif(d.seller_id, '00000000-0000-0000-0000-000000000000'),
                   d.application_id, d.api_key_id, d.source, d.via, d.delivered_at, d.request_id,
-                  d.client_ip
+                  d.client_ip, d.proxy_method, d.proxy_path, d.proxy_status
            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
-                       $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
+                       $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[],
+                       $12::text[], $13::text[], $14::smallint[])
                 as d(id, tenant_id, issue_id, seller_id, application_id, api_key_id, source, via,
-                     delivered_at, request_id, client_ip)
+                     delivered_at, request_id, client_ip, proxy_method, proxy_path, proxy_status)
            join tenant t on t.id = d.tenant_id and not t.disabled
            where case when d.seller_id = '00000000-0000-0000-0000-000000000000'
                       then exists (select 1 from application a where a.id = d.application_id)
@@ -241,7 +270,10 @@ pub async fn insert_token_deliveries(
         &vias,
         &times,
         &requests,
-        &ips
+        &ips,
+        &methods as &[Option<String>],
+        &paths as &[Option<String>],
+        &statuses as &[Option<i16>]
     )
     .fetch_all(pool)
     .await
@@ -264,7 +296,7 @@ pub async fn list_token_deliveries(
     sqlx::query_as!(
         TokenDeliveryRow,
         "select id, issue_id, seller_id, application_id, api_key_id, source, via, delivered_at,
-                request_id, client_ip
+                request_id, client_ip, proxy_method, proxy_path, proxy_status
          from token_delivery
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)

@@ -9,6 +9,7 @@ mod names;
 mod onboarding;
 mod pagination;
 mod scope;
+pub mod sp_api;
 mod status;
 
 pub use audit::AuditActor;

@@ -19,10 +19,14 @@
 //! - `GET  /_emulator/notifications` → the notifications rotations made, oldest first (with their
 //!   secrets, as Amazon's carry them: forward one to the vault's `/v1/amazon-notifications`)
 //!
+//! It answers a few SP-API operations too (see `sp_api`: one plain, one that echoes body and
+//! query, one grantless), for the vault's SP-API proxy.
+//!
 //! It also plays Seller Central's consent page and LWA's `authorization_code` grant (see
 //! `consent`), so that seller onboarding runs end to end on one machine.
 
 mod consent;
+mod sp_api;
 mod state;
 
 use std::net::TcpListener;
@@ -33,7 +37,7 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Deserialize;
 
-pub use state::{Behaviour, EmulatorState, Outcome};
+pub use state::{Behaviour, EmulatorState, Outcome, SeenCall, TokenHolder};
 
 use crate::amazon::lwa::{self, ErrorBody};
 
@@ -111,6 +115,7 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
                 "/applications/2023-11-30/clientSecret",
                 web::post().to(rotate_client_secret),
             )
+            .configure(sp_api::routes)
     })
     // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
     // request out within seconds of connecting.

@@ -20,6 +20,7 @@ mod production;
 mod sdks;
 mod secret_lifecycle;
 mod sellers;
+mod sp_api_proxy;
 mod tenants;
 mod token_trail;
 mod tokens;
