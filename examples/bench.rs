@@ -3,8 +3,9 @@
 //!   bench seed --database URL --name NAME --sellers N --hot H --out DIR
 //!       a tenant with a tokens key, an application and N sellers (refresh tokens sealed like
 //!       the vault seals them), imported in bulk through the workflows; DIR gets key, client_id and the ids of H sellers
-//!   bench warm --url URL --key KEY --ids FILE [--concurrency C]
-//!       one access-token request per seller id (the cache is warm afterwards)
+//!   bench warm --url URL --key KEY --ids FILE [--concurrency C] [--rdt 1]
+//!       one access-token request per seller id (the cache is warm afterwards); with `--rdt 1`,
+//!       one Restricted Data Token request each instead (the body of `bench/rdt.lua`)
 //!   bench overhead --url URL --key KEY --ids FILE --lwa URL --client-id ID [--n N]
 //!       median latency of cold fetches (an exchange each) and of the same exchange sent to the
 //!       emulator directly
@@ -104,6 +105,7 @@ async fn seed(args: &[String]) -> anyhow::Result<()> {
         draft: false,
         redirect_uri: None,
         auto_rotate: false,
+        sandbox: false,
     };
     let application = applications::create(&vault, &actor, tenant.id, new).await?;
 
@@ -167,10 +169,37 @@ async fn fetch(client: &reqwest::Client, url: &str, key: &str, seller: &str) -> 
     Ok(())
 }
 
+/// The resource set `bench/rdt.lua` asks for.
+const RDT_BODY: &str = r#"{"restricted_resources":[{"method":"GET","path":"/orders/v0/orders/902-1845936-5435065/address"}]}"#;
+
+async fn fetch_rdt(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    seller: &str,
+) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{url}/v1/sellers/{seller}/restricted-data-token"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(RDT_BODY)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!(
+            "{} for seller {seller}'s RDT: {}",
+            response.status(),
+            response.text().await?
+        );
+    }
+    Ok(())
+}
+
 async fn warm(args: &[String]) -> anyhow::Result<()> {
     let (url, key) = (arg(args, "--url")?, arg(args, "--key")?);
     let ids = read_ids(&arg(args, "--ids")?)?;
     let concurrency = arg_or(args, "--concurrency", 32)?;
+    let rdt = arg_or(args, "--rdt", 0)? == 1;
     let started = Instant::now();
     let client = client();
     let mut tasks = JoinSet::new();
@@ -180,7 +209,13 @@ async fn warm(args: &[String]) -> anyhow::Result<()> {
         while tasks.len() < concurrency {
             let Some(id) = pending.next() else { break };
             let (client, url, key) = (client.clone(), url.clone(), key.clone());
-            tasks.spawn(async move { fetch(&client, &url, &key, &id).await });
+            tasks.spawn(async move {
+                if rdt {
+                    fetch_rdt(&client, &url, &key, &id).await
+                } else {
+                    fetch(&client, &url, &key, &id).await
+                }
+            });
         }
         match tasks.join_next().await {
             Some(result) => {

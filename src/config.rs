@@ -58,6 +58,9 @@ pub struct Settings {
     pub lwa_retry_budget_ms: u64,
     /// Access tokens kept in memory (the database keeps them all).
     pub token_cache_capacity: u64,
+    /// Restricted Data Tokens kept in memory per process, and the bytes they may take at most.
+    pub rdt_cache_max_entries: u64,
+    pub rdt_cache_max_bytes: u64,
     /// Requests a second per tenant (0: no limit), and the burst allowed above it.
     pub tenant_rate_limit_per_second: u32,
     pub tenant_rate_limit_burst: u32,
@@ -97,6 +100,8 @@ struct Defaults {
     lwa_request_timeout_ms: u64,
     lwa_retry_budget_ms: u64,
     token_cache_capacity: u64,
+    rdt_cache_max_entries: u64,
+    rdt_cache_max_bytes: u64,
     tenant_rate_limit_per_second: u32,
     tenant_rate_limit_burst: u32,
     request_timeout_ms: u64,
@@ -123,6 +128,8 @@ const DEFAULTS: Defaults = Defaults {
     lwa_request_timeout_ms: 5_000,
     lwa_retry_budget_ms: 10_000,
     token_cache_capacity: 200_000,
+    rdt_cache_max_entries: 100_000,
+    rdt_cache_max_bytes: 64 * 1024 * 1024,
     tenant_rate_limit_per_second: 20_000,
     tenant_rate_limit_burst: 40_000,
     request_timeout_ms: 10_000,

@@ -63,6 +63,9 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("could not write {}", path.display()))
 }
 
+/// The restricted operation the demo's Restricted Data Token covers (the emulator plays it).
+const DEMO_ORDER_PATH: &str = "/orders/v0/orders/902-1845936-5435065/address";
+
 pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     if settings.master_keys.is_none() && settings.master_keys_file.is_none() {
         settings.master_keys = Some(dev_master_keys(&PathBuf::from(KEY_FILE))?);
@@ -107,6 +110,23 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<()> {
     println!(
         "  curl -s {base}/v1/token-deliveries -H 'Authorization: Bearer {}'",
         demo.key.expose_secret()
+    );
+    println!();
+    println!("Fetch a Restricted Data Token for an order's address (cached per resource set), and");
+    println!(
+        "call the emulated getOrderAddress with it ({}):",
+        emulator.sp_api_url()
+    );
+    println!(
+        "  curl -s -X POST {base}/v1/sellers/{}/restricted-data-token -H 'Authorization: Bearer {}' \\\n    \
+         -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"restricted_resources\": [{{\"method\": \"GET\", \"path\": \"{DEMO_ORDER_PATH}\"}}]}}'",
+        demo.seller_id,
+        demo.key.expose_secret()
+    );
+    println!(
+        "  curl -s {}{DEMO_ORDER_PATH} -H 'x-amz-access-token: <its restricted_data_token>'",
+        emulator.sp_api_url()
     );
     println!();
     println!("Onboard a seller: open this link in a browser (it works once, for an hour), click");
@@ -197,6 +217,7 @@ async fn seed(vault: &Vault) -> anyhow::Result<Demo> {
                 draft: false,
                 redirect_uri: None,
                 auto_rotate: false,
+                sandbox: false,
             };
             applications::create(vault, &actor, tenant_id, new)
                 .await?

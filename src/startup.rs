@@ -26,7 +26,7 @@ use crate::routes::lwa_compat::CompatSettings;
 use crate::workflows::credentials::secret_lifecycle::SecretRotation;
 use crate::workflows::onboarding::{Onboarding, OnboardingUrls};
 use crate::workflows::proxy::Proxy;
-use crate::workflows::tokens::{Broker, RefreshPolicy, TokenCache};
+use crate::workflows::tokens::{Broker, RefreshPolicy, RestrictedDataTokens, TokenCache};
 use crate::workflows::trail::deliveries::DeliveryWriter;
 use crate::workflows::trail::retention;
 use crate::workflows::Vault;
@@ -113,10 +113,15 @@ impl Application {
 
         let authenticator = web::Data::new(Authenticator::new(pool.clone(), &settings));
         let token_cache = Arc::new(TokenCache::new(settings.token_cache_capacity));
+        let rdt_cache = Arc::new(TokenCache::bounded(
+            settings.rdt_cache_max_entries.max(1),
+            settings.rdt_cache_max_bytes.max(1),
+        ));
         let caches = Caches::new(vec![
             authenticator.clone().into_inner(),
             keystore.clone().into_inner(),
             token_cache.clone(),
+            rdt_cache.clone(),
         ]);
         anyhow::ensure!(
             settings.refresh_ahead_seconds > settings.refresh_skew_seconds,
@@ -131,17 +136,27 @@ impl Application {
         let task = |name| Task::new(name, Arc::clone(&readiness));
         let (deliveries, mut background) =
             DeliveryWriter::start(delivery_pool(&settings)?, task("delivery_writer"));
+        let policy = RefreshPolicy {
+            skew_seconds: settings.refresh_skew_seconds,
+            ahead_seconds: settings.refresh_ahead_seconds,
+            max_concurrent_exchanges: settings.max_concurrent_exchanges,
+        };
         let broker = web::Data::new(Broker::new(
             pool.clone(),
             keystore.clone().into_inner(),
             lwa,
             token_cache,
             deliveries.clone(),
-            RefreshPolicy {
-                skew_seconds: settings.refresh_skew_seconds,
-                ahead_seconds: settings.refresh_ahead_seconds,
-                max_concurrent_exchanges: settings.max_concurrent_exchanges,
-            },
+            policy,
+        ));
+        let restricted = web::Data::new(RestrictedDataTokens::new(
+            broker.get_ref().clone(),
+            SpApiClient::new(&settings)?,
+            pool.clone(),
+            keystore.clone().into_inner(),
+            rdt_cache,
+            deliveries.clone(),
+            policy,
         ));
         // Every background task is supervised: a failure is logged, counted in /metrics, shown
         // in /readyz, and retried with backoff (see `background`).
@@ -223,6 +238,7 @@ impl Application {
         let proxy = web::Data::new(Proxy::new(
             pool.clone(),
             broker.get_ref().clone(),
+            restricted.get_ref().clone(),
             deliveries,
             SpApiClient::new(&settings)?,
         ));
@@ -237,6 +253,7 @@ impl Application {
                 .app_data(readiness.clone())
                 .app_data(keystore_data.clone())
                 .app_data(broker_data.clone())
+                .app_data(restricted.clone())
                 .app_data(compat.clone())
                 .app_data(rate_limit.clone())
                 .app_data(trusted_proxies.clone())

@@ -9,6 +9,7 @@
 //! - `forward`    — a caller's SP-API call forwarded as it is (the proxy): allowed headers,
 //!   streamed bodies, Amazon's answer back
 //! - `notifications` — SP-API notifications as Amazon delivers them (SQS body or EventBridge)
+//! - `tokens_api` — the Tokens API: Restricted Data Tokens for operations with personal data
 
 pub mod forward;
 pub mod http;
@@ -16,3 +17,4 @@ pub mod lwa;
 pub mod lwa_client;
 pub mod notifications;
 pub mod sp_api;
+pub mod tokens_api;

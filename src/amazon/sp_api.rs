@@ -135,6 +135,11 @@ impl SpApiClient {
         &self.http
     }
 
+    /// The longest one call can take, retries included.
+    pub fn longest_call(&self) -> Duration {
+        self.budget + self.request_timeout
+    }
+
     /// The base URL of SP-API in `region` (sandbox or production), or the configured override.
     pub fn base_url(&self, region: Region, sandbox: bool) -> &str {
         if let Some(endpoint) = &self.endpoint {

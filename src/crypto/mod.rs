@@ -7,6 +7,7 @@
 //! - `envelope`  — AES-256-GCM: tenant data keys wrapped by master keys, secrets sealed in place
 //!   under per-purpose subkeys (HKDF).
 //! - one-time states (below): the OAuth `state` of a consent link and the digest kept of it.
+//! - public digests (below): names of public data, such as a resource set's fingerprint.
 
 mod envelope;
 mod keyed;
@@ -64,6 +65,16 @@ pub fn new_state() -> secrecy::SecretString {
 /// What the vault keeps of a state: its keyed hash (HMAC-SHA-256), never the state itself.
 pub fn state_digest(state: &str) -> [u8; 32] {
     KeyedHasher::new(STATE_DIGEST_KEY).fingerprint(state.as_bytes())
+}
+
+// ---- public digests ---------------------------------------------------------------------------
+
+/// The SHA-256 of public data (a Restricted Data Token's resource set), hex, its first 32
+/// characters: a name anyone can compute from the same data, for records and logs.
+pub fn public_digest(data: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data);
+    hex::encode(&digest[..16])
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub struct ApplicationRow {
     pub draft: bool,
     /// `None`: the vault's own callback.
     pub redirect_uri: Option<String>,
+    /// Its SP-API calls go to Amazon's sandbox hosts.
+    pub sandbox: bool,
 }
 
 pub struct NewApplication<'a> {
@@ -39,6 +41,7 @@ pub struct NewApplication<'a> {
     pub draft: bool,
     pub redirect_uri: Option<&'a BrowserUrl>,
     pub auto_rotate: bool,
+    pub sandbox: bool,
 }
 
 #[tracing::instrument(skip_all, fields(id = %app.id))]
@@ -49,11 +52,11 @@ pub async fn insert_application(
     sqlx::query_as!(
         ApplicationRow,
         "insert into application (id, tenant_id, name, client_id, client_secret, client_secret_expires_at,
-                                  solution_id, draft, redirect_uri, auto_rotate)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                  solution_id, draft, redirect_uri, auto_rotate, sandbox)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                    client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox",
         app.id,
         app.tenant_id,
         app.name.as_str(),
@@ -63,7 +66,8 @@ pub async fn insert_application(
         app.solution_id.map(SolutionId::as_str),
         app.draft,
         app.redirect_uri.map(BrowserUrl::as_str),
-        app.auto_rotate
+        app.auto_rotate,
+        app.sandbox
     )
     .fetch_one(conn)
     .await
@@ -83,7 +87,7 @@ pub async fn list_applications(
         ApplicationRow,
         "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                 client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                rotation_requested_at, created_at, solution_id, draft, redirect_uri
+                rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox
          from application
          where tenant_id = $1 and id < $2
            and ($4::timestamptz is null or client_secret_expires_at <= $4)
@@ -107,7 +111,7 @@ pub async fn find_application(
         ApplicationRow,
         "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                 client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                rotation_requested_at, created_at, solution_id, draft, redirect_uri
+                rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox
          from application where tenant_id = $1 and id = $2",
         tenant_id,
         id
@@ -124,6 +128,7 @@ pub struct ApplicationChanges<'a> {
     pub draft: Option<bool>,
     pub redirect_uri: Option<Option<&'a BrowserUrl>>,
     pub auto_rotate: Option<bool>,
+    pub sandbox: Option<bool>,
 }
 
 #[tracing::instrument(skip(conn))]
@@ -140,9 +145,10 @@ pub async fn update_application(
              solution_id = case when $4 then $5 else solution_id end,
              draft = coalesce($6, draft),
              redirect_uri = case when $7 then $8 else redirect_uri end,
-             auto_rotate = coalesce($9, auto_rotate)
+             auto_rotate = coalesce($9, auto_rotate),
+             sandbox = coalesce($10, sandbox)
          where tenant_id = $1 and id = $2
-         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, previous_client_secret_expires_at, auto_rotate, rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+         returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at, client_secret_expires_at, previous_client_secret_expires_at, auto_rotate, rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox",
         tenant_id,
         id,
         changes.name.map(DisplayName::as_str),
@@ -151,7 +157,8 @@ pub async fn update_application(
         changes.draft,
         changes.redirect_uri.is_some(),
         changes.redirect_uri.flatten().map(BrowserUrl::as_str),
-        changes.auto_rotate
+        changes.auto_rotate,
+        changes.sandbox
     )
     .fetch_optional(conn)
     .await
@@ -203,7 +210,7 @@ pub async fn replace_client_secret(
          where tenant_id = $1 and id = $2
          returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                    client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox",
         tenant_id,
         id,
         sealed_secret,
@@ -228,7 +235,7 @@ pub async fn record_secret_expiry(
          where tenant_id = $1 and id = $2
          returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                    client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox",
         tenant_id,
         id,
         expires_at
@@ -250,7 +257,7 @@ pub async fn set_rotation_requested(
          where tenant_id = $1 and id = $2
          returning id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                    client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                   rotation_requested_at, created_at, solution_id, draft, redirect_uri",
+                   rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox",
         tenant_id,
         id,
         at
@@ -379,7 +386,7 @@ pub async fn find_application_by_client_id(
         ApplicationRow,
         "select id, name, client_id, status as \"status: ApplicationStatus\", client_secret_updated_at,
                 client_secret_expires_at, previous_client_secret_expires_at, auto_rotate,
-                rotation_requested_at, created_at, solution_id, draft, redirect_uri
+                rotation_requested_at, created_at, solution_id, draft, redirect_uri, sandbox
          from application where tenant_id = $1 and client_id = $2",
         tenant_id,
         client_id.as_str()

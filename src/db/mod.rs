@@ -9,6 +9,7 @@ pub mod cached_tokens;
 pub mod data_keys;
 pub mod leases;
 pub mod notify;
+pub mod restricted_tokens;
 pub mod sellers;
 mod statuses;
 pub mod tenants;

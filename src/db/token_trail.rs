@@ -24,6 +24,8 @@ pub struct TokenIssueRow {
     pub api_key_id: Option<Uuid>,
     pub request_id: String,
     pub client_secret: Option<String>,
+    /// For a Restricted Data Token: the fingerprint of the resource set it covers.
+    pub resource_set_fingerprint: Option<String>,
 }
 
 pub struct NewTokenIssue<'a> {
@@ -98,7 +100,8 @@ pub async fn list_token_issues(
     sqlx::query_as!(
         TokenIssueRow,
         "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
-                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret,
+                resource_set_fingerprint
          from token_issue
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)
@@ -126,7 +129,8 @@ pub async fn find_issue_by_fingerprint(
     sqlx::query_as!(
         TokenIssueRow,
         "select id, seller_id, application_id, grant_type, scope, outcome, error_code, issued_at,
-                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret
+                expires_at, lwa_latency_ms, token_fingerprint, api_key_id, request_id, client_secret,
+                resource_set_fingerprint
          from token_issue where tenant_id = $1 and token_fingerprint = $2
          order by id desc limit 1",
         tenant_id,
@@ -145,6 +149,7 @@ pub struct TokenDeliveryRow {
     pub api_key_id: Uuid,
     pub source: String,
     pub via: String,
+    pub kind: String,
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
@@ -174,6 +179,8 @@ pub struct NewTokenDelivery {
     pub api_key_id: Uuid,
     pub source: &'static str,
     pub via: &'static str,
+    /// `access_token` or `restricted_data_token`.
+    pub kind: &'static str,
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
@@ -189,8 +196,9 @@ pub async fn insert_token_delivery(
 ) -> Result<bool, sqlx::Error> {
     let written = sqlx::query!(
         "insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
-                                     api_key_id, source, via, delivered_at, request_id, client_ip)
-         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+                                     api_key_id, source, via, delivered_at, request_id, client_ip,
+                                     kind)
+         select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
          from tenant where id = $2 and not disabled",
         row.id,
         row.tenant_id,
@@ -202,7 +210,8 @@ pub async fn insert_token_delivery(
         row.via,
         row.delivered_at,
         row.request_id,
-        row.client_ip
+        row.client_ip,
+        row.kind
     )
     .execute(conn)
     .await?;
@@ -231,6 +240,7 @@ pub async fn insert_token_deliveries(
     let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.delivered_at).collect();
     let requests: Vec<String> = rows.iter().map(|r| r.request_id.clone()).collect();
     let ips: Vec<String> = rows.iter().map(|r| r.client_ip.clone()).collect();
+    let kinds: Vec<String> = rows.iter().map(|r| r.kind.to_owned()).collect();
     let methods: Vec<Option<String>> = rows
         .iter()
         .map(|r| r.proxy.as_ref().map(|p| p.method.clone()))
@@ -246,15 +256,16 @@ pub async fn insert_token_deliveries(
     sqlx::query_scalar!(
         r#"insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
                                        api_key_id, source, via, delivered_at, request_id, client_ip,
-                                       proxy_method, proxy_path, proxy_status)
+                                       kind, proxy_method, proxy_path, proxy_status)
            select d.id, d.tenant_id, d.issue_id, nullif(d.seller_id, '00000000-0000-0000-0000-000000000000'),
                   d.application_id, d.api_key_id, d.source, d.via, d.delivered_at, d.request_id,
-                  d.client_ip, d.proxy_method, d.proxy_path, d.proxy_status
+                  d.client_ip, d.kind, d.proxy_method, d.proxy_path, d.proxy_status
            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
                        $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[],
-                       $12::text[], $13::text[], $14::smallint[])
+                       $12::text[], $13::text[], $14::text[], $15::smallint[])
                 as d(id, tenant_id, issue_id, seller_id, application_id, api_key_id, source, via,
-                     delivered_at, request_id, client_ip, proxy_method, proxy_path, proxy_status)
+                     delivered_at, request_id, client_ip, kind, proxy_method, proxy_path,
+                     proxy_status)
            join tenant t on t.id = d.tenant_id and not t.disabled
            where case when d.seller_id = '00000000-0000-0000-0000-000000000000'
                       then exists (select 1 from application a where a.id = d.application_id)
@@ -271,6 +282,7 @@ pub async fn insert_token_deliveries(
         &times,
         &requests,
         &ips,
+        &kinds,
         &methods as &[Option<String>],
         &paths as &[Option<String>],
         &statuses as &[Option<i16>]
@@ -295,8 +307,8 @@ pub async fn list_token_deliveries(
 ) -> Result<Vec<TokenDeliveryRow>, sqlx::Error> {
     sqlx::query_as!(
         TokenDeliveryRow,
-        "select id, issue_id, seller_id, application_id, api_key_id, source, via, delivered_at,
-                request_id, client_ip, proxy_method, proxy_path, proxy_status
+        "select id, issue_id, seller_id, application_id, api_key_id, source, via, kind,
+                delivered_at, request_id, client_ip, proxy_method, proxy_path, proxy_status
          from token_delivery
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)

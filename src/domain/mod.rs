@@ -8,6 +8,7 @@ pub mod marketplaces;
 mod names;
 mod onboarding;
 mod pagination;
+mod restricted;
 mod scope;
 pub mod sp_api;
 mod status;
@@ -20,5 +21,9 @@ pub use credentials::{
 pub use names::{DisplayName, TenantName};
 pub use onboarding::{AmazonState, BrowserUrl, LinkLifetime, LinkStatus, Partner, SolutionId};
 pub use pagination::{start as page_start, Cursor, Limit, Page};
+pub use restricted::{
+    ResourceInput, ResourceSet, RestrictedResource, DATA_ELEMENTS, MAX_RESTRICTED_PATH_CHARS,
+    MAX_RESTRICTED_RESOURCES, MAX_TARGET_APPLICATION_CHARS, RESTRICTED_METHODS,
+};
 pub use scope::{grantless_scope, Scope, Scopes, GRANTLESS_SCOPES};
 pub use status::{ApplicationStatus, CredentialKind, SellerStatus};

@@ -332,8 +332,7 @@ pub fn restricted_operation(
         })
 }
 
-/// The PII an Orders RDT may carry.
-pub const DATA_ELEMENTS: [&str; 3] = ["buyerInfo", "buyerTaxInformation", "shippingAddress"];
+use super::restricted::DATA_ELEMENTS;
 
 /// The `dataElements` named in [`DATA_ELEMENTS_HEADER`] (comma-separated): sorted, each once.
 pub fn parse_data_elements(header: &str) -> Result<Vec<&'static str>, String> {

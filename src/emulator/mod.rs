@@ -10,7 +10,8 @@
 //! process, or through `/_emulator/*` over HTTP:
 //!
 //! - `GET  /_emulator/stats` → `{"exchanges": N, "max_in_flight": N, "by_key": {…}}`
-//! - `POST /_emulator/behaviour` `{"latency_ms"?, "fail_next"?, "fail_status"?, "hang"?, "token_lifetime_secs"?}`
+//! - `POST /_emulator/behaviour` `{"latency_ms"?, "fail_next"?, "fail_status"?, "hang"?, "token_lifetime_secs"?,
+//!   "tokens_api_fail_next"?, "tokens_api_fail_status"?}`
 //! - `POST /_emulator/clients` `{"client_id", "client_secret"}` · `POST /_emulator/refresh-tokens` `{"refresh_token", "client_id"}`
 //! - `POST /_emulator/revoke` `{"refresh_token"}` · `POST /_emulator/reject-client` `{"client_id"}`
 //! - `POST /_emulator/solutions` `{"solution_id", "client_id"}`: an SP-API application id, whose
@@ -21,6 +22,11 @@
 //!
 //! It answers a few SP-API operations too (see `sp_api`: one plain, one that echoes body and
 //! query, one grantless), for the vault's SP-API proxy.
+//! It plays SP-API's Tokens API too — `POST /tokens/2021-03-01/restrictedDataToken` for a
+//! seller's access token it issued — and one restricted operation, `GET
+//! /orders/v0/orders/{orderId}/address`, which takes only an RDT covering it (see `tokens_api`).
+//! `GET /_emulator/stats` counts Tokens API calls (`tokens_api_calls`); `/_emulator/behaviour`
+//! takes `tokens_api_fail_next` and `tokens_api_fail_status` (429 throttles).
 //!
 //! It also plays Seller Central's consent page and LWA's `authorization_code` grant (see
 //! `consent`), so that seller onboarding runs end to end on one machine.
@@ -28,6 +34,7 @@
 mod consent;
 mod sp_api;
 mod state;
+mod tokens_api;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -116,6 +123,14 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
                 web::post().to(rotate_client_secret),
             )
             .configure(sp_api::routes)
+            .route(
+                crate::amazon::tokens_api::RESTRICTED_DATA_TOKEN_PATH,
+                web::post().to(tokens_api::create_restricted_data_token),
+            )
+            .route(
+                "/orders/v0/orders/{order_id}/address",
+                web::get().to(tokens_api::get_order_address),
+            )
     })
     // A busy machine (benchmarks share two cores) must not turn into 408s: LWA does not time a
     // request out within seconds of connecting.

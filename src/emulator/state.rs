@@ -43,6 +43,10 @@ pub struct Behaviour {
     pub hang: Option<bool>,
     /// Lifetime of issued tokens (default 3600).
     pub token_lifetime_secs: Option<u64>,
+    /// The next N Tokens API calls fail with `tokens_api_fail_status` (default 500; 429 is
+    /// `QuotaExceeded`, 403 `Unauthorized`, 400 `InvalidInput`).
+    pub tokens_api_fail_next: Option<u32>,
+    pub tokens_api_fail_status: Option<u16>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +57,8 @@ pub struct Stats {
     /// Successful and failed exchange attempts per refresh token, or per
     /// `client_credentials:<client id>:<scope>`.
     pub by_key: HashMap<String, u64>,
+    /// Tokens API calls (`createRestrictedDataToken`), answered or failed.
+    pub tokens_api_calls: u64,
 }
 
 /// One of a client's secrets; a replaced one works until `valid_until` (as at Amazon, 7 days
@@ -73,9 +79,10 @@ struct Registry {
     /// Grantless tokens issued: token → (client id, scope), so the SP-API operations can check
     /// what a token may do.
     grantless: HashMap<String, (String, String)>,
-    /// Sellers' access tokens issued: token → refresh token (the SP-API operations accept
-    /// only tokens the emulator issued and has not been told to forget).
+    /// Sellers' access tokens issued (token → refresh token): the Tokens API takes only these.
     seller_tokens: HashMap<String, String>,
+    /// Restricted Data Tokens issued, with the (method, path) pairs each covers.
+    restricted_tokens: HashMap<String, Vec<(String, String)>>,
     /// `APPLICATION_OAUTH_CLIENT_NEW_SECRET` notifications made by rotations, oldest first.
     notifications: Vec<serde_json::Value>,
     rejected_clients: HashSet<String>,
@@ -96,6 +103,10 @@ struct ConsentCode {
     issued: std::time::Instant,
 }
 
+/// Access tokens and RDTs remembered at most (the oldest are forgotten all at once beyond it:
+/// long benchmark runs must not grow the emulator without bound).
+const MOST_TOKENS_KEPT: usize = 200_000;
+
 /// How long a consent code may be exchanged (Amazon's five minutes).
 const CODE_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -110,6 +121,8 @@ pub struct EmulatorState {
     lifetime_secs: AtomicU64,
     hang: std::sync::atomic::AtomicBool,
     failures: Mutex<Failures>,
+    tokens_api_failures: Mutex<Failures>,
+    tokens_api_calls: AtomicU64,
     registry: Mutex<Registry>,
     exchanges: AtomicU64,
     in_flight: AtomicU64,
@@ -219,6 +232,11 @@ impl EmulatorState {
                 remaining: 0,
                 status: 500,
             }),
+            tokens_api_failures: Mutex::new(Failures {
+                remaining: 0,
+                status: 500,
+            }),
+            tokens_api_calls: AtomicU64::new(0),
             registry: Mutex::default(),
             exchanges: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
@@ -321,6 +339,85 @@ impl EmulatorState {
         let mut registry = self.registry();
         registry.seller_tokens.clear();
         registry.grantless.clear();
+        registry.restricted_tokens.clear();
+    }
+
+    /// Tokens API calls so far (answered or failed).
+    pub fn tokens_api_calls(&self) -> u64 {
+        self.tokens_api_calls.load(Ordering::Relaxed)
+    }
+
+    /// `createRestrictedDataToken` for the holder of `access_token` (a seller's access token
+    /// this emulator issued), with the request `body`: the RDT and its lifetime, or SP-API's
+    /// error (status, code, message).
+    pub(super) async fn create_restricted_data_token(
+        &self,
+        access_token: &str,
+        body: &[u8],
+    ) -> Result<(String, u64), (u16, &'static str, String)> {
+        self.tokens_api_calls.fetch_add(1, Ordering::Relaxed);
+        let latency = self.latency_ms.load(Ordering::Relaxed);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        {
+            let mut failures = self
+                .tokens_api_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if failures.remaining > 0 {
+                failures.remaining -= 1;
+                return Err(match failures.status {
+                    429 => (
+                        429,
+                        "QuotaExceeded",
+                        "You exceeded your quota for the requested resource.".into(),
+                    ),
+                    403 => (
+                        403,
+                        "Unauthorized",
+                        "Access to requested resource is denied.".into(),
+                    ),
+                    400 => (
+                        400,
+                        "InvalidInput",
+                        "The emulator was told to refuse this request.".into(),
+                    ),
+                    status => (
+                        status,
+                        "InternalFailure",
+                        "We encountered an internal error. Please try again.".into(),
+                    ),
+                });
+            }
+        }
+        if !self.registry().seller_tokens.contains_key(access_token) {
+            return Err((
+                403,
+                "Unauthorized",
+                "Access to requested resource is denied.".into(),
+            ));
+        }
+        let resources =
+            restricted_resources(body).map_err(|message| (400, "InvalidInput", message))?;
+        let token = format!(
+            "Atz.sprdt|{}",
+            URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes::<48>())
+        );
+        let mut registry = self.registry();
+        if registry.restricted_tokens.len() >= MOST_TOKENS_KEPT {
+            registry.restricted_tokens.clear();
+        }
+        registry.restricted_tokens.insert(token.clone(), resources);
+        Ok((token, self.lifetime_secs.load(Ordering::Relaxed)))
+    }
+
+    /// Whether `token` is an RDT this emulator issued for exactly `method path`.
+    pub(super) fn restricted_token_covers(&self, token: &str, method: &str, path: &str) -> bool {
+        self.registry()
+            .restricted_tokens
+            .get(token)
+            .is_some_and(|covered| covered.iter().any(|(m, p)| m == method && p == path))
     }
 
     /// The notifications rotations made, oldest first (each carries its new secret, as Amazon's
@@ -389,6 +486,18 @@ impl EmulatorState {
         if let Some(hang) = change.hang {
             self.hang.store(hang, Ordering::Relaxed);
         }
+        if change.tokens_api_fail_next.is_some() || change.tokens_api_fail_status.is_some() {
+            let mut failures = self
+                .tokens_api_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = change.tokens_api_fail_next {
+                failures.remaining = n;
+            }
+            if let Some(status) = change.tokens_api_fail_status {
+                failures.status = status;
+            }
+        }
         if change.fail_next.is_some() || change.fail_status.is_some() {
             let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(n) = change.fail_next {
@@ -419,6 +528,7 @@ impl EmulatorState {
             exchanges: self.total_exchanges(),
             max_in_flight: self.max_in_flight(),
             by_key: self.registry().by_key.clone(),
+            tokens_api_calls: self.tokens_api_calls(),
         }
     }
 
@@ -491,7 +601,11 @@ impl EmulatorState {
                     return outcome;
                 }
                 let issued = self.issue(Some(refresh_token.to_owned()));
-                self.registry().seller_tokens.insert(
+                let mut registry = self.registry();
+                if registry.seller_tokens.len() >= MOST_TOKENS_KEPT {
+                    registry.seller_tokens.clear();
+                }
+                registry.seller_tokens.insert(
                     issued.access_token.expose_secret().to_owned(),
                     refresh_token.to_owned(),
                 );
@@ -613,4 +727,50 @@ impl EmulatorState {
             expires_in: self.lifetime_secs.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The (method, path) pairs of a `createRestrictedDataToken` body, checked as Amazon checks
+/// them: 1–50 resources, known methods, paths starting with `/`, `dataElements` only on Orders
+/// paths.
+fn restricted_resources(body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Resource {
+        method: String,
+        path: String,
+        data_elements: Option<Vec<String>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        restricted_resources: Vec<Resource>,
+        #[allow(dead_code)]
+        target_application: Option<String>,
+    }
+    let body: Body =
+        serde_json::from_slice(body).map_err(|err| format!("Invalid request body: {err}"))?;
+    if body.restricted_resources.is_empty() || body.restricted_resources.len() > 50 {
+        return Err("restrictedResources must hold 1 to 50 resources".into());
+    }
+    body.restricted_resources
+        .into_iter()
+        .map(|r| {
+            if !["GET", "PUT", "POST", "DELETE"].contains(&r.method.as_str()) {
+                return Err(format!("Invalid method: {}", r.method));
+            }
+            if !r.path.starts_with('/') || r.path.contains('?') {
+                return Err(format!("Invalid path: {}", r.path));
+            }
+            let elements = r.data_elements.unwrap_or_default();
+            if !elements.is_empty() && !r.path.starts_with("/orders/") {
+                return Err("dataElements are only supported for the Orders API".into());
+            }
+            if let Some(unknown) = elements.iter().find(|e| {
+                !["buyerInfo", "shippingAddress", "buyerTaxInformation"].contains(&e.as_str())
+            }) {
+                return Err(format!("Invalid dataElement: {unknown}"));
+            }
+            Ok((r.method, r.path))
+        })
+        .collect()
 }

@@ -30,7 +30,7 @@ use crate::workflows::Vault;
     "client_secret_expires_at": "2027-05-27T12:00:00Z", "previous_client_secret_expires_at": null,
     "auto_rotate": true, "rotation_requested_at": null, "created_at": "2026-11-28T12:00:00Z",
     "solution_id": "amzn1.sp.solution.0c6d1a3e-12ab-4cde-8f90-1234567890ab", "draft": false,
-    "redirect_uri": "https://vault.example.com/oauth/callback"}))]
+    "redirect_uri": "https://vault.example.com/oauth/callback", "sandbox": false}))]
 pub struct Application {
     pub id: Uuid,
     pub name: String,
@@ -56,6 +56,9 @@ pub struct Application {
     /// Where Amazon sends the seller back; `{SPVAULT_PUBLIC_URL}/oauth/callback` unless set. It
     /// must be registered with the application at Amazon.
     pub redirect_uri: String,
+    /// A sandbox application's SP-API calls (Restricted Data Tokens, …) go to Amazon's sandbox
+    /// hosts.
+    pub sandbox: bool,
 }
 
 impl Application {
@@ -75,6 +78,7 @@ impl Application {
             solution_id: row.solution_id,
             draft: row.draft,
             redirect_uri,
+            sandbox: row.sandbox,
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct CreateApplication {
     redirect_uri: Option<String>,
     /// Default false: ask Amazon for a new secret before the current one expires.
     auto_rotate: Option<bool>,
+    /// Default false: SP-API calls go to Amazon's sandbox hosts.
+    sandbox: Option<bool>,
 }
 
 /// Fields left out keep their value; `solution_id` and `redirect_uri` may be `null` (no
@@ -115,6 +121,7 @@ pub struct UpdateApplication {
     #[schema(value_type = Option<String>)]
     redirect_uri: Option<Option<String>>,
     auto_rotate: Option<bool>,
+    sandbox: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -182,6 +189,7 @@ pub async fn create(
         draft: body.draft.unwrap_or(false),
         redirect_uri: redirect_uri.as_ref(),
         auto_rotate: body.auto_rotate.unwrap_or(false),
+        sandbox: body.sandbox.unwrap_or(false),
     };
     let row =
         applications::create(&vault, &caller.actor(&request_id), caller.tenant_id, new).await?;
@@ -255,6 +263,7 @@ pub async fn update(
         draft: body.draft,
         redirect_uri: redirect_uri.as_ref().map(Option::as_ref),
         auto_rotate: body.auto_rotate,
+        sandbox: body.sandbox,
     };
     let actor = caller.actor(&request_id);
     let row =

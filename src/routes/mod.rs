@@ -13,6 +13,7 @@ pub mod health;
 pub(crate) mod input;
 pub mod lwa_compat;
 pub mod oauth_callback;
+pub mod restricted_data_tokens;
 pub mod sellers;
 pub mod sp_api_proxy;
 pub mod tenants;
@@ -76,6 +77,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/v1/applications/{application_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
         |r| r.route(web::route().to(sp_api_proxy::application_call)),
+    ))
+    .service(resource(
+        "/v1/sellers/{seller_id}/restricted-data-token",
+        Key,
+        |r| r.route(web::post().to(restricted_data_tokens::restricted_data_token)),
     ))
     .service(resource("/auth/o2/token", Open, |r| {
         r.route(web::post().to(lwa_compat::token))

@@ -23,7 +23,9 @@ use super::access_tokens::requester;
 use super::input::BodyTimeout;
 use crate::amazon::forward::{forwarded_headers, Answer, RequestBody};
 use crate::auth::{TenantCaller, TokensScope};
-use crate::domain::sp_api::SpApiPath;
+use crate::domain::sp_api::{
+    parse_data_elements, SpApiPath, DATA_ELEMENTS_HEADER, REPORT_TYPE_HEADER,
+};
 use crate::domain::Region;
 use crate::error::ApiError;
 use crate::telemetry::RequestId;
@@ -163,6 +165,21 @@ async fn parse_call(
     payload: web::Payload,
 ) -> Result<(Call, Arc<AtomicBool>), ApiError> {
     let path = operation_path(req)?;
+    let hint = |name: &'static str| -> Result<Option<&str>, ApiError> {
+        req.headers()
+            .get(name)
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::validation(name, "must be visible ASCII"))
+            })
+            .transpose()
+    };
+    let data_elements = match hint(DATA_ELEMENTS_HEADER)? {
+        None => Vec::new(),
+        Some(value) => parse_data_elements(value)
+            .map_err(|message| ApiError::validation(DATA_ELEMENTS_HEADER, message))?,
+    };
+    let report_type = hint(REPORT_TYPE_HEADER)?.map(|t| t.trim().to_owned());
     let mut headers = forwarded_headers(
         req.headers()
             .iter()
@@ -181,6 +198,8 @@ async fn parse_call(
         query: req.uri().query().map(str::to_owned),
         headers,
         body,
+        data_elements,
+        report_type,
     };
     Ok((call, too_large))
 }

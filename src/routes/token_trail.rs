@@ -22,7 +22,8 @@ pub struct TokenIssue {
     id: Uuid,
     seller_id: Option<Uuid>,
     application_id: Uuid,
-    /// `refresh_token` or `client_credentials`.
+    /// `refresh_token`, `client_credentials`, `authorization_code`, or `restricted_data_token`
+    /// (a call of SP-API's Tokens API).
     grant_type: String,
     scope: Option<String>,
     /// `issued` or `lwa_error`.
@@ -40,6 +41,9 @@ pub struct TokenIssue {
     /// (kept after a rotation until it expires) when LWA refused the current one.
     #[schema(example = "current")]
     client_secret: Option<String>,
+    /// For a Restricted Data Token: the fingerprint of the canonical resource set it covers
+    /// (SHA-256 of the Tokens API request body the vault sent, hex, 32 characters).
+    resource_set_fingerprint: Option<String>,
 }
 
 impl From<TokenIssueRow> for TokenIssue {
@@ -59,6 +63,7 @@ impl From<TokenIssueRow> for TokenIssue {
             api_key_id: row.api_key_id,
             request_id: row.request_id,
             client_secret: row.client_secret,
+            resource_set_fingerprint: row.resource_set_fingerprint,
         }
     }
 }
@@ -70,11 +75,14 @@ pub struct TokenDelivery {
     seller_id: Option<Uuid>,
     application_id: Uuid,
     api_key_id: Uuid,
-    /// `cache` or `lwa`.
+    /// `cache`, `lwa`, or `sp_api` (a Restricted Data Token fresh from the Tokens API).
     source: String,
     /// `v1`, `lwa_compat` or `proxy` (the vault used the token for the caller's SP-API call;
     /// the token never left the vault).
     via: String,
+    /// `access_token` or `restricted_data_token`.
+    #[schema(example = "access_token")]
+    kind: String,
     delivered_at: DateTime<Utc>,
     request_id: String,
     client_ip: String,
@@ -104,6 +112,7 @@ impl From<TokenDeliveryRow> for TokenDelivery {
             api_key_id: row.api_key_id,
             source: row.source,
             via: row.via,
+            kind: row.kind,
             delivered_at: row.delivered_at,
             request_id: row.request_id,
             client_ip: row.client_ip,
@@ -152,7 +161,7 @@ pub struct DeliveryQuery {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupRequest {
-    /// A token someone found (in a log, say).
+    /// A token someone found (in a log, say): an access token or a Restricted Data Token.
     #[schema(value_type = String, example = "Atza|IwEBIA…")]
     access_token: SecretString,
 }
@@ -230,10 +239,12 @@ pub async fn lookup(
 ) -> Result<HttpResponse, ApiError> {
     let token = body.access_token.expose_secret();
     parse_fields! {
-        _valid = "access_token" => if token.starts_with("Atza|") && token.len() <= MAX_CREDENTIAL_BYTES {
+        _valid = "access_token" => if (token.starts_with("Atza|") || token.starts_with("Atz.sprdt|"))
+            && token.len() <= MAX_CREDENTIAL_BYTES {
             Ok(())
         } else {
-            Err("must be an LWA access token (\"Atza|…\"), at most 2048 bytes".to_owned())
+            Err("must be an LWA access token (\"Atza|…\") or a Restricted Data Token (\"Atz.sprdt|…\"), \
+                 at most 2048 bytes".to_owned())
         },
     };
     let issue = queries::issue_of_token(&vault, caller.tenant_id, token).await?;

@@ -17,6 +17,7 @@ mod lwa_emulator;
 mod onboarding;
 mod operations;
 mod production;
+mod restricted_data_tokens;
 mod sdks;
 mod secret_lifecycle;
 mod sellers;

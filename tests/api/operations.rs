@@ -57,6 +57,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/sellers", "get"),
         ("/v1/sellers/{seller_id}/refresh-token", "put"),
         ("/v1/sellers/{seller_id}/access-token", "post"),
+        ("/v1/sellers/{seller_id}/restricted-data-token", "post"),
         ("/v1/applications/{application_id}/grantless-token", "post"),
         ("/v1/token-issues", "get"),
         ("/v1/token-issues/lookup", "post"),

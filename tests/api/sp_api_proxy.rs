@@ -598,3 +598,80 @@ async fn no_amazon_token_reaches_the_caller() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_restricted_call_goes_with_an_rdt_got_once_and_reused() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let path = seller_path(&world, "/orders/v0/orders/902-3159896-1390916/address");
+    for _ in 0..3 {
+        let (status, bytes) = every_byte(app.get(&path, &world.tokens.key).await).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("Jane Doe"), "{text}");
+        assert!(
+            !text.contains("Atz.sprdt|") && !text.contains("Atza|"),
+            "{text}"
+        );
+    }
+    assert_eq!(app.lwa.tokens_api_calls(), 1, "one RDT, reused");
+
+    let deliveries = expect_status(
+        app.get("/v1/token-deliveries", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let rows = deliveries["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{deliveries}");
+    for row in rows {
+        assert_eq!(row["via"], "proxy");
+        assert_eq!(row["kind"], "restricted_data_token");
+        assert_eq!(
+            row["proxy"],
+            json!({"method": "GET", "path": "/orders/v0/orders/902-3159896-1390916/address",
+                   "status": 200})
+        );
+    }
+    assert_eq!(rows[2]["source"], "sp_api");
+    assert_eq!(rows[0]["source"], "cache");
+    // The issue is the Tokens API call.
+    let issues = expect_status(
+        app.get("/v1/token-issues", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(issues["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["grant_type"] == "restricted_data_token" && i["id"] == rows[0]["issue_id"]));
+}
+
+#[tokio::test]
+async fn data_elements_are_checked_before_anything_is_called() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let response = app
+        .authed(
+            Method::GET,
+            &seller_path(&world, "/orders/v0/orders"),
+            &world.tokens.key,
+        )
+        .header("x-spvault-data-elements", "buyerInfo,creditCardNumber")
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "x-spvault-data-elements");
+    assert_eq!(app.lwa.tokens_api_calls(), 0);
+}

@@ -36,6 +36,8 @@ pub struct NewApp<'a> {
     pub draft: bool,
     pub redirect_uri: Option<&'a BrowserUrl>,
     pub auto_rotate: bool,
+    /// SP-API calls go to Amazon's sandbox hosts.
+    pub sandbox: bool,
 }
 
 /// Registers an application of `tenant_id` with its client secret (sealed).
@@ -62,6 +64,7 @@ pub async fn create(
             draft: new.draft,
             redirect_uri: new.redirect_uri,
             auto_rotate: new.auto_rotate,
+            sandbox: new.sandbox,
         },
     )
     .await

@@ -221,6 +221,11 @@ impl Broker {
             .get_with(cache_key, || Arc::new(Mutex::new(())))
     }
 
+    /// Bounds the calls for tokens (at LWA or SP-API) in flight in this process.
+    pub(super) fn exchange_slots(&self) -> &Semaphore {
+        &self.0.exchange_slots
+    }
+
     /// Tokens with this many seconds or less left are not handed out for `want`.
     fn threshold(&self, want: Want) -> i64 {
         want.min_ttl_seconds.max(self.0.skew_seconds)
@@ -516,7 +521,7 @@ impl Broker {
     }
 
     /// A delivery record was refused: the tenant was disabled, or it or the subject deleted.
-    async fn why_refused(&self, tenant_id: Uuid, subject: &Subject<'_>) -> Error {
+    pub(super) async fn why_refused(&self, tenant_id: Uuid, subject: &Subject<'_>) -> Error {
         match tenants::find_tenant(&self.0.pool, tenant_id).await {
             Ok(Some(tenant)) if tenant.disabled => Error::TenantDisabled,
             Ok(_) => subject.not_found(),

@@ -475,7 +475,7 @@ async fn remember(conn: &mut PgConnection, verdict: &Verdict) -> Result<(), sqlx
 /// Records a delivery in `conn`'s transaction, under a savepoint: if the row cannot be written,
 /// the token is not delivered, but the rest of the transaction (the record) still
 /// commits. A tenant disabled since the credentials were read gets no token either.
-async fn record_delivery(
+pub(super) async fn record_delivery(
     conn: &mut PgConnection,
     row: &NewTokenDelivery,
 ) -> Result<Result<(), Error>, sqlx::Error> {
@@ -523,6 +523,7 @@ pub(super) fn delivery_row(
         api_key_id: who.api_key_id.unwrap_or_default(),
         source: source.as_str(),
         via: who.via.as_str(),
+        kind: "access_token",
         delivered_at: Utc::now(),
         request_id: who.request_id.clone(),
         client_ip: who.client_ip.clone(),

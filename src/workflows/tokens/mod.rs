@@ -8,6 +8,8 @@
 //!   verdicts mean in the database
 //! - `cache`    — tokens in memory, invalidated with the rest of the replica's caches
 //! - `subject`  — the types all of them share: whose token, who asks, what for, LWA's verdicts
+//! - `restricted` — Restricted Data Tokens from SP-API's Tokens API, by the same rules and
+//!   mechanisms (cache, flights, leases, fenced commit, deliveries), per seller and resource set
 //! - `authorization_code` — a seller's consent exchanged for its refresh token (onboarding), and
 //!   its records
 
@@ -15,9 +17,11 @@ mod authorization_code;
 mod broker;
 mod cache;
 mod exchange;
+mod restricted;
 mod subject;
 
 pub use authorization_code::{CodeExchange, CodeOutcome, CodeRecord};
 pub use broker::{Broker, RefreshPolicy};
 pub use cache::{CachedToken, TokenCache};
+pub use restricted::{DeliveredRdt, RestrictedDataTokens, RESTRICTED_DATA_TOKEN_GRANT};
 pub use subject::{grantless_cache_key, Delivered, Requester, Source, Via, Want};

@@ -161,6 +161,8 @@ impl Via {
 pub enum Source {
     Cache,
     Lwa,
+    /// A Restricted Data Token fresh from SP-API's Tokens API.
+    SpApi,
 }
 
 impl Source {
@@ -168,6 +170,7 @@ impl Source {
         match self {
             Source::Cache => "cache",
             Source::Lwa => "lwa",
+            Source::SpApi => "sp_api",
         }
     }
 }

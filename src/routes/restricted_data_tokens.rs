@@ -1,0 +1,170 @@
+//! `POST /v1/sellers/{id}/restricted-data-token` (tenant keys with scope `tokens`): a Restricted
+//! Data Token for the operations that return personal data.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::access_tokens::requester;
+use super::input::JsonBody;
+use super::revealing;
+use crate::auth::{TenantCaller, TokensScope};
+use crate::domain::{ResourceInput, ResourceSet};
+use crate::error::{ApiError, FieldError};
+use crate::telemetry::RequestId;
+use crate::workflows::tokens::{DeliveredRdt, RestrictedDataTokens, Via, Want};
+
+/// One restricted operation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictedResourceRequest {
+    /// The operation's HTTP method (any case).
+    #[schema(example = "GET", pattern = "^(?i)(GET|PUT|POST|DELETE)$")]
+    method: String,
+    /// The operation's path as it will be called, without query or fragment.
+    #[schema(
+        example = "/orders/v0/orders/902-1845936-5435065/address",
+        min_length = 1,
+        max_length = 512,
+        pattern = "^/[!-~]*$"
+    )]
+    path: String,
+    /// Personal data asked of the Orders API (Orders paths only): `buyerInfo`,
+    /// `shippingAddress`, `buyerTaxInformation`.
+    #[schema(example = json!(["buyerInfo", "shippingAddress"]))]
+    data_elements: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictedDataTokenRequest {
+    /// 1–50 operations the token covers.
+    #[schema(min_items = 1, max_items = 50)]
+    restricted_resources: Vec<RestrictedResourceRequest>,
+    /// The application the token is for, when it is another than the seller's (a delegation).
+    #[schema(
+        example = "amzn1.sellerapps.app.0bf296b5-36a6-4942-a13e-EXAMPLEfcd28",
+        min_length = 1,
+        max_length = 256
+    )]
+    target_application: Option<String>,
+    /// The token must have at least this many seconds left (0–3000); the refresh skew applies
+    /// when it is larger.
+    #[schema(minimum = 0, maximum = 3000)]
+    min_ttl_seconds: Option<i64>,
+    /// Ask the Tokens API even if a fresh token is cached.
+    force_refresh: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"restricted_data_token": "Atz.sprdt|IQEBLjAsAhRmHjNgHpi0U-Dme37rR6CuUpSREXAMPLE",
+    "token_type": "bearer", "expires_in": 3412, "expires_at": "2026-11-28T13:00:00Z",
+    "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
+    "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
+pub struct RestrictedDataToken {
+    /// Send it in `x-amz-access-token` to the operations it covers.
+    restricted_data_token: String,
+    token_type: &'static str,
+    /// Seconds of life left.
+    expires_in: i64,
+    expires_at: DateTime<Utc>,
+    issued_at: DateTime<Utc>,
+    /// `cache` or `sp_api`.
+    #[schema(example = "sp_api")]
+    source: &'static str,
+    /// The Tokens API call that minted the token (see `/v1/token-issues`).
+    issue_id: Uuid,
+}
+
+impl RestrictedDataToken {
+    fn from_delivered(delivered: &DeliveredRdt) -> Self {
+        Self {
+            restricted_data_token: delivered.restricted_data_token.expose_secret().to_owned(),
+            token_type: "bearer",
+            expires_in: delivered.expires_in(),
+            expires_at: delivered.expires_at,
+            issued_at: delivered.issued_at,
+            source: delivered.source.as_str(),
+            issue_id: delivered.issue_id,
+        }
+    }
+}
+
+/// A seller's Restricted Data Token for a set of restricted operations: from the cache (per
+/// seller and canonical resource set), or from SP-API's Tokens API. Recorded before it is
+/// returned.
+#[utoipa::path(post, path = "/v1/sellers/{seller_id}/restricted-data-token", tag = "tokens",
+    security(("tenant_key" = ["tokens"])), params(("seller_id" = Uuid, Path)),
+    request_body = RestrictedDataTokenRequest,
+    responses((status = 200, body = RestrictedDataToken,
+            headers(("cache-control" = String, description = "no-store"))),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "malformed_request"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "unauthenticated"),
+        (status = 403, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "forbidden (no `tokens` scope) or tenant_disabled"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "sp_api_refused (the Tokens API's own 400 or 403, with Amazon's \
+                `errors`), seller_authorization_revoked or client_credentials_rejected"),
+        (status = 413, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "payload_too_large"),
+        (status = 422, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "validation_failed: 1–50 resources; methods GET, PUT, POST, DELETE; \
+                paths starting with `/`, at most 512 characters, without query or fragment; \
+                `data_elements` (buyerInfo, shippingAddress, buyerTaxInformation) on Orders \
+                paths only"),
+        (status = 429, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "rate_limited (the tenant's limit, or the seller's Tokens API queue \
+                is full; with Retry-After)"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json",
+            description = "upstream_unavailable (LWA or the Tokens API, after retries; with \
+                Retry-After), or unavailable")))]
+pub async fn restricted_data_token(
+    caller: TenantCaller<TokensScope>,
+    request_id: RequestId,
+    req: HttpRequest,
+    workflow: web::Data<RestrictedDataTokens>,
+    path: web::Path<Uuid>,
+    JsonBody(body): JsonBody<RestrictedDataTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let seller_id = path.into_inner();
+    let inputs: Vec<ResourceInput<'_>> = body
+        .restricted_resources
+        .iter()
+        .map(|r| ResourceInput {
+            method: &r.method,
+            path: &r.path,
+            data_elements: r.data_elements.as_deref(),
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let set = ResourceSet::parse(&inputs, body.target_application.as_deref()).map_err(|p| {
+        errors.extend(p.into_iter().map(|(f, m)| FieldError::new(f, m)));
+    });
+    let min_ttl = match body.min_ttl_seconds {
+        None => 0,
+        Some(n @ 0..=3000) => n,
+        Some(_) => {
+            errors.push(FieldError::new("min_ttl_seconds", "must be from 0 to 3000"));
+            0
+        }
+    };
+    let (Ok(set), true) = (set, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
+    let want = Want {
+        min_ttl_seconds: min_ttl,
+        force_refresh: body.force_refresh.unwrap_or(false),
+    };
+    let delivered = workflow
+        .restricted_data_token(&who, seller_id, &set, want)
+        .await?;
+    Ok(revealing(StatusCode::OK).json(RestrictedDataToken::from_delivered(&delivered)))
+}
