@@ -37,8 +37,9 @@ async fn an_application_is_created_and_read_back_without_its_secret() {
     assert!(created["previous_client_secret_expires_at"].is_null());
     assert!(created["rotation_requested_at"].is_null());
     // Seven fields, the three of onboarding (solution_id, draft, redirect_uri), the three of the
-    // secret's lifecycle, and nothing else: no secret.
-    assert_eq!(created.as_object().unwrap().len(), 13, "{created}");
+    // secret's lifecycle, sandbox, and nothing else: no secret.
+    assert_eq!(created["sandbox"], false);
+    assert_eq!(created.as_object().unwrap().len(), 14, "{created}");
 
     let path = format!("/v1/applications/{}", created["id"].as_str().unwrap());
     let fetched = expect_status(app.get(&path, &admin.key).await, StatusCode::OK).await;
