@@ -100,6 +100,22 @@ pub fn audit_batch(rows: usize, elapsed: Duration, ok: bool) {
     }
 }
 
+/// One call through the SP-API proxy: its operation family (a closed set, `other` for the
+/// rest) and the class of Amazon's status (`2xx`…, or `none` when Amazon never answered).
+pub fn sp_api_proxied(family: &'static str, status: Option<u16>) {
+    let class = match status {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        Some(_) => "other",
+        None => "none",
+    };
+    counter!("spvault_sp_api_proxy_calls_total", "family" => family, "status" => class)
+        .increment(1);
+}
+
 /// An API key found in (`hit`) or missing from (`miss`) the verification cache.
 pub fn key_cache(result: &'static str) {
     counter!("spvault_key_cache_total", "result" => result).increment(1);

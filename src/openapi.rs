@@ -44,6 +44,8 @@ use crate::routes::docs::ApiDocument;
         routes::sellers::delete,
         routes::access_tokens::seller_access_token,
         routes::access_tokens::grantless_token,
+        routes::sp_api_proxy::seller_call,
+        routes::sp_api_proxy::application_call,
         routes::restricted_data_tokens::restricted_data_token,
         routes::token_trail::list_issues,
         routes::token_trail::list_deliveries,
@@ -62,6 +64,8 @@ use crate::routes::docs::ApiDocument;
         (name = "onboarding", description = "Seller onboarding: consent links (scope `admin`) and Amazon's callback"),
         (name = "sellers", description = "Sellers and their refresh tokens (scope `admin`)"),
         (name = "tokens", description = "Access tokens and Restricted Data Tokens (scope `tokens`)"),
+        (name = "sp-api proxy", description = "Any SP-API operation called through the vault, \
+            which attaches the token (scope `tokens`); the key may come in `x-amz-access-token`"),
         (name = "audit", description = "The audit trail (scope `audit`)"),
         (name = "lwa-compatible", description = "Login with Amazon's token endpoint, for unmodified SP-API SDKs"),
         (name = "operations", description = "Health and readiness"),

@@ -25,6 +25,7 @@ use crate::routes::input::{BodyTimeout, MAX_BODY_BYTES};
 use crate::routes::lwa_compat::CompatSettings;
 use crate::workflows::credentials::secret_lifecycle::SecretRotation;
 use crate::workflows::onboarding::{Onboarding, OnboardingUrls};
+use crate::workflows::proxy::Proxy;
 use crate::workflows::tokens::{Broker, RefreshPolicy, RestrictedDataTokens, TokenCache};
 use crate::workflows::trail::deliveries::DeliveryWriter;
 use crate::workflows::trail::retention;
@@ -157,7 +158,7 @@ impl Application {
             pool.clone(),
             keystore.clone().into_inner(),
             rdt_cache,
-            deliveries,
+            deliveries.clone(),
             policy,
         ));
         // Every background task is supervised: a failure is logged, counted in /metrics, shown
@@ -237,6 +238,13 @@ impl Application {
                 .run(Duration::from_secs(settings.secret_rotation_check_seconds)),
         ));
         let rotation_handle = rotation.get_ref().clone();
+        let proxy = web::Data::new(Proxy::new(
+            pool.clone(),
+            broker.get_ref().clone(),
+            restricted.get_ref().clone(),
+            deliveries,
+            SpApiClient::new(&settings)?,
+        ));
         let document = web::Data::new(crate::openapi::document());
         let vault_data = vault.clone();
         let mut server = HttpServer::new(move || {
@@ -255,6 +263,7 @@ impl Application {
                 .app_data(vault.clone())
                 .app_data(onboarding.clone())
                 .app_data(rotation.clone())
+                .app_data(proxy.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(body_timeout)
                 .app_data(web::PathConfig::default().error_handler(|_, _| {

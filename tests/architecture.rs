@@ -36,6 +36,7 @@ const LAYERS: &[&[&str]] = &[
         "workflows::tenancy",
         "workflows::credentials",
         "workflows::onboarding",
+        "workflows::proxy",
     ],
     &["workflows::tokens"],
     &["workflows::trail"],

@@ -6,9 +6,12 @@
 //!   client below, the emulator and the vault's own LWA-compatible endpoint
 //! - `lwa_client` — exchanges at Login with Amazon, with retries within a budget
 //! - `sp_api`     — SP-API's hosts and the client of its operations (retries, Amazon's errors)
+//! - `forward`    — a caller's SP-API call forwarded as it is (the proxy): allowed headers,
+//!   streamed bodies, Amazon's answer back
 //! - `notifications` — SP-API notifications as Amazon delivers them (SQS body or EventBridge)
 //! - `tokens_api` — the Tokens API: Restricted Data Tokens for operations with personal data
 
+pub mod forward;
 pub mod http;
 pub mod lwa;
 pub mod lwa_client;

@@ -130,6 +130,11 @@ impl SpApiClient {
         })
     }
 
+    /// The HTTP client (no redirects; see [`http_client`]).
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The longest one call can take, retries included.
     pub fn longest_call(&self) -> Duration {
         self.budget + self.request_timeout

@@ -82,17 +82,50 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
+/// The header SP-API client libraries send their token in. The SP-API proxy routes take the API
+/// key there too, so that a library whose "token" is the key works unchanged.
+pub const AMAZON_TOKEN_HEADER: &str = "x-amz-access-token";
+
+/// The API key a request presents: `Authorization: Bearer <key>`, or with `amazon_header`, when
+/// no `Authorization` header is sent, the value of `x-amz-access-token`. An `Authorization`
+/// header always wins, even one that is not a bearer token (it is then refused, never
+/// second-guessed).
+fn presented_key(req: &HttpRequest, amazon_header: bool) -> Option<String> {
+    if req.headers().contains_key(header::AUTHORIZATION) || !amazon_header {
+        return bearer(req);
+    }
+    let value = req.headers().get(AMAZON_TOKEN_HEADER)?.to_str().ok()?;
+    Some(value.trim().to_owned())
+}
+
 /// Middleware for the routes that need an API key: authenticates the request, counts it against
 /// its tenant's limit and leaves the `Principal` for the extractors; on failure answers at once.
 pub async fn require_key(
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    authenticate_then(req, next, false).await
+}
+
+/// [`require_key`] for the SP-API proxy routes: the key may also come in `x-amz-access-token`
+/// (see [`AMAZON_TOKEN_HEADER`]).
+pub async fn require_key_or_amazon_header(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    authenticate_then(req, next, true).await
+}
+
+async fn authenticate_then(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+    amazon_header: bool,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let checked = match req.app_data::<web::Data<Authenticator>>() {
         Some(auth) => {
             let address = client_address(req.request());
-            auth.authenticate(bearer(req.request()).as_deref(), address)
-                .await
+            let key = presented_key(req.request(), amazon_header);
+            auth.authenticate(key.as_deref(), address).await
         }
         None => Err(anyhow::anyhow!("the authenticator is not configured").into()),
     };

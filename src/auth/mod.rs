@@ -15,8 +15,8 @@ mod usage;
 
 pub use authenticator::{Authenticator, Principal, TenantPrincipal};
 pub use callers::{
-    limit_tenant, require_key, AdminScope, AnyCaller, AuditScope, OperatorCaller, RequiredScope,
-    TenantCaller, TokensScope,
+    limit_tenant, require_key, require_key_or_amazon_header, AdminScope, AnyCaller, AuditScope,
+    OperatorCaller, RequiredScope, TenantCaller, TokensScope, AMAZON_TOKEN_HEADER,
 };
 pub use client_address::{client_address, TrustedProxies};
 pub use tenant_rate_limit::{RateInfo, TenantRateLimit};

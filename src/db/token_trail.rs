@@ -154,6 +154,19 @@ pub struct TokenDeliveryRow {
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
+    pub proxy_method: Option<String>,
+    pub proxy_path: Option<String>,
+    pub proxy_status: Option<i16>,
+}
+
+/// The SP-API call a proxied delivery's token was used for.
+#[derive(Debug, Clone)]
+pub struct ProxiedCall {
+    pub method: String,
+    /// Without the query.
+    pub path: String,
+    /// Amazon's status; `None` when Amazon never answered.
+    pub status: Option<i16>,
 }
 
 /// A delivery to record. `seller_id` is `None` for grantless tokens.
@@ -172,6 +185,8 @@ pub struct NewTokenDelivery {
     pub delivered_at: DateTime<Utc>,
     pub request_id: String,
     pub client_ip: String,
+    /// For `via = "proxy"`: the call the token was used for.
+    pub proxy: Option<ProxiedCall>,
 }
 
 /// Records one delivery in the caller's transaction if the tenant is (still) enabled; whether it
@@ -224,6 +239,9 @@ struct DeliveryColumns<'a> {
     requests: Vec<&'a str>,
     ips: Vec<&'a str>,
     kinds: Vec<&'a str>,
+    proxy_methods: Vec<Option<&'a str>>,
+    proxy_paths: Vec<Option<&'a str>>,
+    proxy_statuses: Vec<Option<i16>>,
 }
 
 impl<'a> DeliveryColumns<'a> {
@@ -249,6 +267,9 @@ impl<'a> DeliveryColumns<'a> {
             requests: Vec::with_capacity(n),
             ips: Vec::with_capacity(n),
             kinds: Vec::with_capacity(n),
+            proxy_methods: Vec::with_capacity(n),
+            proxy_paths: Vec::with_capacity(n),
+            proxy_statuses: Vec::with_capacity(n),
         }
     }
 
@@ -265,6 +286,10 @@ impl<'a> DeliveryColumns<'a> {
         self.requests.push(&row.request_id);
         self.ips.push(&row.client_ip);
         self.kinds.push(row.kind);
+        let proxy = row.proxy.as_ref();
+        self.proxy_methods.push(proxy.map(|p| p.method.as_str()));
+        self.proxy_paths.push(proxy.map(|p| p.path.as_str()));
+        self.proxy_statuses.push(proxy.and_then(|p| p.status));
     }
 }
 
@@ -294,16 +319,17 @@ pub async fn insert_token_deliveries(
                 application_ok as (select id from application where id = any($5))
            insert into token_delivery (id, tenant_id, issue_id, seller_id, application_id,
                                        api_key_id, source, via, delivered_at, request_id, client_ip,
-                                       kind)
+                                       kind, proxy_method, proxy_path, proxy_status)
            select d.id, d.tenant_id, d.issue_id,
                   nullif(d.seller_id, '00000000-0000-0000-0000-000000000000'),
                   d.application_id, d.api_key_id, d.source, d.via, d.delivered_at, d.request_id,
-                  d.client_ip, d.kind
+                  d.client_ip, d.kind, d.proxy_method, d.proxy_path, d.proxy_status
            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[],
                        $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[],
-                       $12::text[])
+                       $12::text[], $13::text[], $14::text[], $15::smallint[])
                 as d(id, tenant_id, issue_id, seller_id, application_id, api_key_id, source, via,
-                     delivered_at, request_id, client_ip, kind)
+                     delivered_at, request_id, client_ip, kind, proxy_method, proxy_path,
+                     proxy_status)
            where d.tenant_id in (select id from tenant_ok)
              and case when d.seller_id = '00000000-0000-0000-0000-000000000000'
                       then d.application_id in (select id from application_ok)
@@ -319,7 +345,10 @@ pub async fn insert_token_deliveries(
         &c.times,
         &c.requests[..] as &[&str],
         &c.ips[..] as &[&str],
-        &c.kinds[..] as &[&str]
+        &c.kinds[..] as &[&str],
+        &c.proxy_methods[..] as &[Option<&str>],
+        &c.proxy_paths[..] as &[Option<&str>],
+        &c.proxy_statuses[..] as &[Option<i16>]
     )
     .execute(pool)
     .await?;
@@ -361,7 +390,7 @@ pub async fn list_token_deliveries(
     sqlx::query_as!(
         TokenDeliveryRow,
         "select id, issue_id, seller_id, application_id, api_key_id, source, via, kind,
-                delivered_at, request_id, client_ip
+                delivered_at, request_id, client_ip, proxy_method, proxy_path, proxy_status
          from token_delivery
          where tenant_id = $1 and id < $2
            and ($3::uuid is null or seller_id = $3)

@@ -10,6 +10,7 @@ mod onboarding;
 mod pagination;
 mod restricted;
 mod scope;
+pub mod sp_api;
 mod status;
 
 pub use audit::AuditActor;

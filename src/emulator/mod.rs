@@ -20,6 +20,8 @@
 //! - `GET  /_emulator/notifications` → the notifications rotations made, oldest first (with their
 //!   secrets, as Amazon's carry them: forward one to the vault's `/v1/amazon-notifications`)
 //!
+//! It answers a few SP-API operations too (see `sp_api`: one plain, one that echoes body and
+//! query, one grantless), for the vault's SP-API proxy.
 //! It plays SP-API's Tokens API too — `POST /tokens/2021-03-01/restrictedDataToken` for a
 //! seller's access token it issued — and one restricted operation, `GET
 //! /orders/v0/orders/{orderId}/address`, which takes only an RDT covering it (see `tokens_api`).
@@ -30,6 +32,7 @@
 //! `consent`), so that seller onboarding runs end to end on one machine.
 
 mod consent;
+mod sp_api;
 mod state;
 mod tokens_api;
 
@@ -41,7 +44,7 @@ use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde::Deserialize;
 
-pub use state::{Behaviour, EmulatorState, Outcome};
+pub use state::{Behaviour, EmulatorState, Outcome, SeenCall, TokenHolder};
 
 use crate::amazon::lwa::{self, ErrorBody};
 
@@ -119,6 +122,7 @@ pub fn server(listener: TcpListener, state: Arc<EmulatorState>) -> std::io::Resu
                 "/applications/2023-11-30/clientSecret",
                 web::post().to(rotate_client_secret),
             )
+            .configure(sp_api::routes)
             .route(
                 crate::amazon::tokens_api::RESTRICTED_DATA_TOKEN_PATH,
                 web::post().to(tokens_api::create_restricted_data_token),

@@ -1,7 +1,7 @@
 //! What the emulator knows and how it behaves.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +17,13 @@ use crate::amazon::lwa::{ErrorBody, TokenRequest, TokenResponse};
 
 const ROTATION_SCOPE: &str = "sellingpartnerapi::client_credential:rotation";
 const SCOPES: [&str; 2] = ["sellingpartnerapi::notifications", ROTATION_SCOPE];
+
+/// Whose an access token is (see [`EmulatorState::token_holder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenHolder {
+    Seller(String),
+    Grantless { client_id: String, scope: String },
+}
 
 /// What the emulator answers.
 pub enum Outcome {
@@ -120,6 +127,71 @@ pub struct EmulatorState {
     exchanges: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    /// The SP-API operations' own state: calls seen, throttling on demand.
+    sp_api: SpApiState,
+}
+
+/// How many calls [`SpApiState`] remembers.
+const CALLS_KEPT: usize = 64;
+
+/// A call an operation received, as tests inspect it: never a header's value, but the names
+/// of the headers sent, and what kind of token came.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeenCall {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Lower-case header names, as received.
+    pub headers: Vec<String>,
+    /// `content-type`, `accept` and `user-agent`, which are not secret.
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    pub user_agent: Option<String>,
+    /// `seller`, `grantless`, `unknown` (a token the emulator did not issue) or `none`.
+    pub token: &'static str,
+    /// The refresh token of the seller whose token it was.
+    #[serde(skip)]
+    pub seller_refresh_token: Option<String>,
+}
+
+/// The SP-API operations' own state (see `sp_api`): calls seen, throttling on demand.
+#[derive(Default)]
+pub(super) struct SpApiState {
+    throttle_next: AtomicU32,
+    calls: Mutex<VecDeque<SeenCall>>,
+}
+
+impl EmulatorState {
+    /// The next `n` SP-API calls get `429 QuotaExceeded`.
+    pub fn throttle_sp_api(&self, n: u32) {
+        self.sp_api.throttle_next.store(n, Ordering::Relaxed);
+    }
+
+    /// The SP-API calls seen (the last few), oldest first.
+    pub fn sp_api_calls(&self) -> Vec<SeenCall> {
+        self.sp_api
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    pub(super) fn remember(&self, call: SeenCall) {
+        let mut calls = self.sp_api.calls.lock().unwrap_or_else(|e| e.into_inner());
+        if calls.len() == CALLS_KEPT {
+            calls.pop_front();
+        }
+        calls.push_back(call);
+    }
+
+    pub(super) fn throttled(&self) -> bool {
+        self.sp_api
+            .throttle_next
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
 }
 
 /// Counts a token request as in flight while it lives.
@@ -169,6 +241,7 @@ impl EmulatorState {
             exchanges: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
+            sp_api: SpApiState::default(),
         }
     }
 
@@ -241,6 +314,32 @@ impl EmulatorState {
             }
         }));
         Ok(())
+    }
+
+    /// Who holds `access_token`: the refresh token of the seller it was issued for, or the
+    /// client id and scope of a grantless token; `None` for a token the emulator did not issue
+    /// (or forgot, see [`EmulatorState::forget_access_tokens`]).
+    pub fn token_holder(&self, access_token: &str) -> Option<TokenHolder> {
+        let registry = self.registry();
+        if let Some(refresh_token) = registry.seller_tokens.get(access_token) {
+            return Some(TokenHolder::Seller(refresh_token.clone()));
+        }
+        registry
+            .grantless
+            .get(access_token)
+            .map(|(client_id, scope)| TokenHolder::Grantless {
+                client_id: client_id.clone(),
+                scope: scope.clone(),
+            })
+    }
+
+    /// Stops accepting every access token issued so far (as Amazon does with a token it
+    /// revoked before its hour was up): the next SP-API call with one gets `403 Unauthorized`.
+    pub fn forget_access_tokens(&self) {
+        let mut registry = self.registry();
+        registry.seller_tokens.clear();
+        registry.grantless.clear();
+        registry.restricted_tokens.clear();
     }
 
     /// Tokens API calls so far (answered or failed).

@@ -94,6 +94,9 @@ pub enum ApiError {
     CredentialUnreadable(&'static str),
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
+    /// A body for the SP-API proxy over its own, larger limit.
+    #[error("request body is larger than 10 MiB")]
+    ProxyPayloadTooLarge,
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("one or more fields are invalid")]
@@ -145,7 +148,7 @@ impl ApiError {
             Self::SellerAuthorizationRevoked => "seller_authorization_revoked",
             Self::ClientCredentialsRejected => "client_credentials_rejected",
             Self::CredentialUnreadable(_) => "credential_unreadable",
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge | Self::ProxyPayloadTooLarge => "payload_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Validation(_) => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
@@ -261,7 +264,7 @@ impl ResponseError for ApiError {
             | Self::ClientCredentialsRejected
             | Self::CredentialUnreadable(_)
             | Self::SpApiRefused { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::ProxyPayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

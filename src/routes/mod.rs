@@ -15,6 +15,7 @@ pub mod lwa_compat;
 pub mod oauth_callback;
 pub mod restricted_data_tokens;
 pub mod sellers;
+pub mod sp_api_proxy;
 pub mod tenants;
 pub mod token_trail;
 pub mod whoami;
@@ -25,7 +26,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpMessage, HttpResponse, HttpResponseBuilder, Resource};
 
-use crate::auth::require_key;
+use crate::auth::{require_key, require_key_or_amazon_header};
 use crate::error::ApiError;
 use crate::telemetry::RouteTemplate;
 
@@ -36,6 +37,8 @@ enum Access {
     Open,
     /// Callers with a valid API key; authenticated before the request is parsed any further.
     Key,
+    /// As `Key`, the key also taken from `x-amz-access-token` (the SP-API proxy).
+    KeyOrAmazonHeader,
 }
 
 /// The resource at `path` with the routes `build` adds; other methods answer `405`. Each request
@@ -52,6 +55,7 @@ fn resource(
             match access {
                 Access::Open => next.call(req).await,
                 Access::Key => require_key(req, next).await,
+                Access::KeyOrAmazonHeader => require_key_or_amazon_header(req, next).await,
             }
         },
     ))
@@ -59,10 +63,21 @@ fn resource(
 
 /// Mounts every route of the API on `cfg`, the busiest first (routes are tried in order).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use Access::{Key, Open};
+    use Access::{Key, KeyOrAmazonHeader, Open};
     cfg.service(resource("/v1/sellers/{seller_id}/access-token", Key, |r| {
         r.route(web::post().to(access_tokens::seller_access_token))
     }))
+    // Every method: the operation's own.
+    .service(resource(
+        "/v1/sellers/{seller_id}/sp-api/{operation_path:.*}",
+        KeyOrAmazonHeader,
+        |r| r.route(web::route().to(sp_api_proxy::seller_call)),
+    ))
+    .service(resource(
+        "/v1/applications/{application_id}/sp-api/{operation_path:.*}",
+        KeyOrAmazonHeader,
+        |r| r.route(web::route().to(sp_api_proxy::application_call)),
+    ))
     .service(resource(
         "/v1/sellers/{seller_id}/restricted-data-token",
         Key,

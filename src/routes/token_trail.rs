@@ -77,7 +77,8 @@ pub struct TokenDelivery {
     api_key_id: Uuid,
     /// `cache`, `lwa`, or `sp_api` (a Restricted Data Token fresh from the Tokens API).
     source: String,
-    /// `v1` or `lwa_compat`.
+    /// `v1`, `lwa_compat` or `proxy` (the vault used the token for the caller's SP-API call;
+    /// the token never left the vault).
     via: String,
     /// `access_token` or `restricted_data_token`.
     #[schema(example = "access_token")]
@@ -85,6 +86,20 @@ pub struct TokenDelivery {
     delivered_at: DateTime<Utc>,
     request_id: String,
     client_ip: String,
+    /// For `via: "proxy"`: the SP-API call the token was used for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proxy: Option<ProxiedCall>,
+}
+
+/// An SP-API call made through the vault's proxy.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"method": "GET", "path": "/orders/v0/orders", "status": 200}))]
+pub struct ProxiedCall {
+    method: String,
+    /// The operation's path, without the query.
+    path: String,
+    /// Amazon's status; `null` when Amazon never answered.
+    status: Option<u16>,
 }
 
 impl From<TokenDeliveryRow> for TokenDelivery {
@@ -101,6 +116,14 @@ impl From<TokenDeliveryRow> for TokenDelivery {
             delivered_at: row.delivered_at,
             request_id: row.request_id,
             client_ip: row.client_ip,
+            proxy: match (row.proxy_method, row.proxy_path) {
+                (Some(method), Some(path)) => Some(ProxiedCall {
+                    method,
+                    path,
+                    status: row.proxy_status.and_then(|s| u16::try_from(s).ok()),
+                }),
+                _ => None,
+            },
         }
     }
 }

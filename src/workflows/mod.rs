@@ -7,11 +7,13 @@
 //! - `credentials` — applications (client secrets) and sellers (refresh tokens)
 //! - `onboarding`  — consent links and the OAuth callback that makes (or renews) sellers
 //! - `tokens`      — the token broker: cache, single flight, exchanges at LWA
+//! - `proxy`       — the SP-API proxy: callers' SP-API calls made with tokens they never see
 //! - `trail`       — the audit trail: change events, durable deliveries, retention, queries
 
 pub mod credentials;
 mod error;
 pub mod onboarding;
+pub mod proxy;
 mod secrets;
 pub mod tenancy;
 pub mod tokens;

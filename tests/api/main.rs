@@ -21,6 +21,7 @@ mod restricted_data_tokens;
 mod sdks;
 mod secret_lifecycle;
 mod sellers;
+mod sp_api_proxy;
 mod tenants;
 mod token_trail;
 mod tokens;

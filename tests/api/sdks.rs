@@ -1,5 +1,6 @@
 //! Section 7, proven with real clients: unmodified SP-API SDKs from their registries get tokens
-//! from the vault's LWA-compatible endpoint (`tests/sdk/` holds the drivers and the installer).
+//! from the vault's LWA-compatible endpoint (`tests/sdk/` holds the drivers and the installer);
+//! and one makes its SP-API calls through the vault's SP-API proxy, holding no token at all.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -170,4 +171,70 @@ async fn amazons_python_sdk_gets_its_token_from_the_vault_by_setting_only() {
 #[tokio::test]
 async fn sp_api_sdk_auth_gets_its_token_from_the_vault() {
     a_token_through(Sdk::SpApiSdkAuth).await;
+}
+
+/// Runs `python_amazon_sp_api_proxy.py` (a blocking child process) against the seller and the
+/// application of `world`; returns the one JSON line it prints.
+async fn run_proxy_driver(app: &TestApp, world: &World) -> Value {
+    let cache = sdk_dir().join(".cache");
+    let mut command = Command::new(cache.join("venv/bin/python"));
+    command
+        .arg(sdk_dir().join("python_amazon_sp_api_proxy.py"))
+        .env("SPVAULT_URL", &app.address)
+        .env("SELLER_ID", &world.seller_id)
+        .env("APPLICATION_ID", world.application["id"].as_str().unwrap())
+        .env("TENANT_KEY", &world.tokens.key);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("the driver runs"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the driver crashed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|_| panic!("not one JSON line: {stdout}"))
+}
+
+#[tokio::test]
+async fn python_amazon_sp_api_calls_through_the_proxy_holding_no_token() {
+    if !sdks_installed() {
+        return;
+    }
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let got = run_proxy_driver(&app, &world).await;
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(got["marketplaces"], serde_json::json!(["ATVPDKIKX0DER"]));
+    assert_eq!(got["destinations"], serde_json::json!(["emulated-queue"]));
+    // Amazon's headers reached the library as Amazon sent them.
+    assert_eq!(got["rate_limit"], "0.016");
+    assert!(got["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    // Amazon got the vault's tokens, never the key the library sent.
+    let calls = app.lwa.sp_api_calls();
+    let tokens: Vec<&str> = calls.iter().map(|c| c.token).collect();
+    assert_eq!(tokens, ["seller", "grantless"]);
+    assert!(calls
+        .iter()
+        .all(|c| !c.headers.iter().any(|h| h == "x-amz-date")));
+    let deliveries = expect_status(
+        app.get("/v1/token-deliveries", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let vias: Vec<&str> = deliveries["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["via"].as_str().unwrap())
+        .collect();
+    assert_eq!(vias, ["proxy", "proxy"]);
+
+    // Amazon's errors reach the library as its own exceptions.
+    app.lwa.throttle_sp_api(1);
+    let failed = run_proxy_driver(&app, &world).await;
+    assert_eq!(failed["ok"], false, "{failed}");
+    assert_eq!(failed["error_type"], "SellingApiRequestThrottledException");
+    assert_eq!(failed["error"], "QuotaExceeded");
 }

@@ -323,6 +323,7 @@ fn delivery(tenant: &str, seller: Option<Uuid>, application: &str) -> NewTokenDe
         request_id: "batch-test".into(),
         client_ip: "127.0.0.1".into(),
         kind: "access_token",
+        proxy: None,
     }
 }
 

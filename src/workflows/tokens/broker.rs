@@ -26,7 +26,7 @@ use super::authorization_code::CodeExchange;
 use super::cache::{CachedToken, Generation, TokenCache};
 use super::exchange::{self, Credentials, Exchanged, Job};
 use super::subject::{
-    grantless_cache_key, Delivered, OwnedSubject, Requester, Source, Subject, Verdict, Via, Want,
+    grantless_cache_key, Delivered, OwnedSubject, Requester, Source, Subject, Verdict, Want,
 };
 use crate::amazon::lwa_client::{Grant, LwaClient};
 use crate::db::cached_tokens::CachedTokenRow;
@@ -355,7 +355,7 @@ impl Broker {
                 }
                 return self.deliver(who, &subject, &token, Source::Cache).await;
             }
-            let deliver = who.via != Via::Internal;
+            let deliver = who.via.broker_records();
             match self
                 .exchange(who, subject, &seen, want, requested_at, deliver)
                 .await?
@@ -510,7 +510,7 @@ impl Broker {
         token: &CachedToken,
         source: Source,
     ) -> Result<Delivered, Error> {
-        if who.via == Via::Internal {
+        if !who.via.broker_records() {
             return Ok(delivered_token(token, source));
         }
         match self

@@ -608,6 +608,7 @@ pub(super) fn delivery_row(
         delivered_at: Utc::now(),
         request_id: who.request_id.clone(),
         client_ip: who.client_ip.clone(),
+        proxy: None,
     }
 }
 

@@ -181,8 +181,8 @@ impl RestrictedDataTokens {
 
     /// A Restricted Data Token of a seller of the requester's tenant for `set`: from the
     /// cache, or from the Tokens API. Its delivery is recorded with `who.via`, before it is
-    /// returned — unless `who.via` is [`Via::Internal`] (see `records_deliveries`), for a caller
-    /// that records its own use of the token (the SP-API proxy).
+    /// returned — unless `who.via` is `Via::Internal` or `Via::Proxy`, for a caller that records its own use
+    /// of the token (the SP-API proxy).
     pub async fn restricted_data_token(
         &self,
         who: &Requester,
@@ -280,7 +280,7 @@ impl RestrictedDataTokens {
                 }
                 return self.deliver(who, target, &token, Source::Cache).await;
             }
-            let deliver = records_deliveries(who.via);
+            let deliver = who.via.broker_records();
             let minted = self
                 .mint(
                     who,
@@ -767,7 +767,7 @@ impl RestrictedDataTokens {
         token: &CachedToken,
         source: Source,
     ) -> Result<DeliveredRdt, Error> {
-        if !records_deliveries(who.via) {
+        if !who.via.broker_records() {
             return Ok(delivered(token, source));
         }
         match self
@@ -799,12 +799,6 @@ struct Call<'a> {
     /// Whether a refused access token may be refreshed and the call made again.
     retry_allowed: bool,
     access_token: &'a SecretString,
-}
-
-/// Whether this workflow records the deliveries of the RDTs it hands out through `via`, or the
-/// one asking records its own use of them (or nobody: the vault's own use).
-fn records_deliveries(via: Via) -> bool {
-    via != Via::Internal
 }
 
 /// The trail's `error_code` of a failed call: Amazon's first error code, else the status or the
@@ -849,5 +843,6 @@ fn delivery_row(
         delivered_at: Utc::now(),
         request_id: who.request_id.clone(),
         client_ip: who.client_ip.clone(),
+        proxy: None,
     }
 }

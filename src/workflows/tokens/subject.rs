@@ -130,14 +130,28 @@ pub enum Via {
     /// The vault itself uses the token (a rotation at Amazon): it never leaves the vault, so no
     /// delivery is recorded (its exchange is, as every exchange).
     Internal,
+    /// The SP-API proxy uses the token for a caller's call: it never leaves the vault either,
+    /// and the proxy records the delivery itself, with the call and Amazon's status, once Amazon
+    /// has answered (`workflows::proxy`).
+    Proxy,
 }
 
 impl Via {
-    pub(super) fn as_str(self) -> &'static str {
+    /// Whether the broker records the delivery of the tokens it hands out (the token leaves
+    /// through this endpoint), or the one asking records it, or nobody does.
+    pub(super) fn broker_records(self) -> bool {
+        match self {
+            Via::V1 | Via::LwaCompat => true,
+            Via::Internal | Via::Proxy => false,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Via::V1 => "v1",
             Via::LwaCompat => "lwa_compat",
             Via::Internal => "internal",
+            Via::Proxy => "proxy",
         }
     }
 }
