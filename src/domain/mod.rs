@@ -8,13 +8,14 @@ pub mod marketplaces;
 mod names;
 mod onboarding;
 mod pagination;
+pub mod rules;
 mod scope;
 mod status;
 
 pub use audit::AuditActor;
 pub use credentials::{
-    ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken, Region, SellingPartnerId,
-    MAX_CREDENTIAL_BYTES,
+    looks_like_access_token, ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken,
+    Region, SellingPartnerId, MAX_CREDENTIAL_BYTES,
 };
 pub use names::{DisplayName, TenantName};
 pub use onboarding::{AmazonState, BrowserUrl, LinkLifetime, LinkStatus, Partner, SolutionId};
