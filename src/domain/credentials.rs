@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::rules::{
-    ACCESS_TOKEN_PREFIX, CLIENT_ID_MAX_SUFFIX, EXTERNAL_ID_MAX_CHARS, MARKETPLACE_ID_MAX_CHARS,
-    MAX_MARKETPLACE_IDS, SELLING_PARTNER_ID_MAX_CHARS,
+    ACCESS_TOKEN_PREFIX, CLIENT_ID_MAX_SUFFIX, CLIENT_ID_PREFIX, EXTERNAL_ID_MAX_CHARS,
+    MARKETPLACE_ID_MAX_CHARS, MAX_MARKETPLACE_IDS, REFRESH_TOKEN_PREFIX,
+    SELLING_PARTNER_ID_MAX_CHARS,
 };
 
-/// Longest access or refresh token, client id or secret LWA issues.
-pub const MAX_CREDENTIAL_BYTES: usize = 2048;
+pub use super::rules::MAX_CREDENTIAL_BYTES;
 
 fn visible_ascii(value: &str) -> bool {
     value.bytes().all(|b| b.is_ascii_graphic())
@@ -25,7 +25,7 @@ fn visible_ascii(value: &str) -> bool {
 pub struct ClientId(String);
 
 impl ClientId {
-    pub const PREFIX: &'static str = "amzn1.application-oa2-client.";
+    pub const PREFIX: &'static str = CLIENT_ID_PREFIX;
 
     pub fn parse(value: &str) -> Result<Self, String> {
         let rest = value
@@ -78,7 +78,7 @@ impl ClientSecret {
 pub struct RefreshToken(SecretString);
 
 impl RefreshToken {
-    pub const PREFIX: &'static str = "Atzr|";
+    pub const PREFIX: &'static str = REFRESH_TOKEN_PREFIX;
 
     pub fn parse(value: &SecretString) -> Result<Self, String> {
         let text = value.expose_secret();

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::rules::{
     AMAZON_STATE_MAX_CHARS, BROWSER_URL_MAX_CHARS, LINK_LIFETIME_MAX_SECONDS,
-    LINK_LIFETIME_MIN_SECONDS, SOLUTION_ID_MAX_CHARS,
+    LINK_LIFETIME_MIN_SECONDS, SOLUTION_ID_MAX_CHARS, SOLUTION_ID_PREFIX,
 };
 
 /// The SP-API application id that consent links name: `amzn1.sp.solution.…`.
@@ -14,7 +14,7 @@ use super::rules::{
 pub struct SolutionId(String);
 
 impl SolutionId {
-    pub const PREFIX: &'static str = "amzn1.sp.solution.";
+    pub const PREFIX: &'static str = SOLUTION_ID_PREFIX;
 
     pub fn parse(value: &str) -> Result<Self, String> {
         let rest = value.strip_prefix(Self::PREFIX).unwrap_or_default();

@@ -7,9 +7,16 @@
 //! the field's description in the document, and named with its reason in the fuzzer's
 //! configuration (`tests/fuzz/schemathesis.toml`).
 
-use super::credentials::{ClientId, RefreshToken, MAX_CREDENTIAL_BYTES};
-use super::onboarding::SolutionId;
-use super::pagination::Limit;
+/// Longest access or refresh token, client id or secret LWA issues.
+pub const MAX_CREDENTIAL_BYTES: usize = 2048;
+/// `ClientId::PREFIX`.
+pub const CLIENT_ID_PREFIX: &str = "amzn1.application-oa2-client.";
+/// `RefreshToken::PREFIX`.
+pub const REFRESH_TOKEN_PREFIX: &str = "Atzr|";
+/// `SolutionId::PREFIX`.
+pub const SOLUTION_ID_PREFIX: &str = "amzn1.sp.solution.";
+/// `Limit::MAX`: the longest page.
+pub const MAX_PAGE_ROWS: u16 = 1000;
 
 /// A value's rule. Lengths count characters (Unicode scalar values), as JSON Schema does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +77,8 @@ pub const EXTERNAL_ID: Rule = Rule::Text {
 pub const CLIENT_ID_MAX_SUFFIX: usize = 128;
 /// `ClientId`.
 pub const CLIENT_ID: Rule = Rule::Text {
-    min_chars: ClientId::PREFIX.len() + 1,
-    max_chars: ClientId::PREFIX.len() + CLIENT_ID_MAX_SUFFIX,
+    min_chars: CLIENT_ID_PREFIX.len() + 1,
+    max_chars: CLIENT_ID_PREFIX.len() + CLIENT_ID_MAX_SUFFIX,
     pattern: Some(r"^amzn1\.application-oa2-client\.[A-Za-z0-9]+$"),
 };
 
@@ -84,7 +91,7 @@ pub const CLIENT_SECRET: Rule = Rule::Text {
 
 /// `RefreshToken`: `Atzr|` and visible ASCII.
 pub const REFRESH_TOKEN: Rule = Rule::Text {
-    min_chars: RefreshToken::PREFIX.len() + 1,
+    min_chars: REFRESH_TOKEN_PREFIX.len() + 1,
     max_chars: MAX_CREDENTIAL_BYTES,
     pattern: Some(r"^Atzr\|[!-~]+$"),
 };
@@ -136,7 +143,12 @@ pub const SCOPES: Rule = Rule::List {
 };
 
 /// `GRANTLESS_SCOPES`.
-pub const GRANTLESS_SCOPE: Rule = Rule::OneOf(&super::scope::GRANTLESS_SCOPES);
+pub const GRANTLESS_SCOPE: Rule = Rule::OneOf(&GRANTLESS_SCOPES);
+/// `GRANTLESS_SCOPES`: the scopes of grantless (client credentials) tokens SP-API knows.
+pub const GRANTLESS_SCOPES: [&str; 2] = [
+    "sellingpartnerapi::notifications",
+    "sellingpartnerapi::client_credential:rotation",
+];
 
 /// `SellerStatus`.
 pub const SELLER_STATUS: Rule = Rule::OneOf(&["active", "authorization_revoked"]);
@@ -148,7 +160,7 @@ pub const PARTNER: Rule = Rule::OneOf(&["seller", "vendor"]);
 pub const SOLUTION_ID_MAX_CHARS: usize = 128;
 /// `SolutionId`.
 pub const SOLUTION_ID: Rule = Rule::Text {
-    min_chars: SolutionId::PREFIX.len() + 1,
+    min_chars: SOLUTION_ID_PREFIX.len() + 1,
     max_chars: SOLUTION_ID_MAX_CHARS,
     pattern: Some(r"^amzn1\.sp\.solution\.[A-Za-z0-9._-]+$"),
 };
@@ -184,7 +196,7 @@ pub const LINK_LIFETIME: Rule = Rule::Integer {
 /// `Limit`.
 pub const LIMIT: Rule = Rule::Integer {
     min: 1,
-    max: Limit::MAX as i64,
+    max: MAX_PAGE_ROWS as i64,
 };
 
 /// `Cursor`: 16 bytes in unpadded base64url; the last character carries two bits.
@@ -218,8 +230,13 @@ pub const AUDIT_ACTOR: Rule = Rule::OneOf(&["api_key", "operator", "cli", "selle
 mod tests {
     use secrecy::SecretString;
 
-    use super::super::*;
     use super::*;
+    use crate::domain::{
+        looks_like_access_token, AmazonState, AuditActor, BrowserUrl, ClientId, ClientSecret,
+        Cursor, DisplayName, ExternalId, Limit, LinkLifetime, LinkStatus, MarketplaceIds, Partner,
+        RefreshToken, Region, Scope, Scopes, SellerStatus, SellingPartnerId, SolutionId,
+        TenantName, GRANTLESS_SCOPES,
+    };
 
     /// Values to try on every text rule: at the bounds, past them, of every kind of character.
     fn samples(rule: &Rule) -> Vec<String> {
@@ -354,9 +371,7 @@ mod tests {
         agrees(&REFRESH_TOKEN, true, |v| {
             RefreshToken::parse(&secret(v)).is_ok()
         });
-        agrees(&ACCESS_TOKEN, true, |v| {
-            super::super::credentials::looks_like_access_token(v)
-        });
+        agrees(&ACCESS_TOKEN, true, looks_like_access_token);
         agrees(&SELLING_PARTNER_ID, true, |v| {
             SellingPartnerId::parse(v).is_ok()
         });
