@@ -8,8 +8,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Longest access or refresh token, client id or secret LWA issues.
-pub const MAX_CREDENTIAL_BYTES: usize = 2048;
+use super::rules::{
+    ACCESS_TOKEN_PREFIX, CLIENT_ID_MAX_SUFFIX, CLIENT_ID_PREFIX, EXTERNAL_ID_MAX_CHARS,
+    MARKETPLACE_ID_MAX_CHARS, MAX_MARKETPLACE_IDS, REFRESH_TOKEN_PREFIX,
+    RESTRICTED_DATA_TOKEN_PREFIX, SELLING_PARTNER_ID_MAX_CHARS,
+};
+
+pub use super::rules::MAX_CREDENTIAL_BYTES;
 
 fn visible_ascii(value: &str) -> bool {
     value.bytes().all(|b| b.is_ascii_graphic())
@@ -20,15 +25,18 @@ fn visible_ascii(value: &str) -> bool {
 pub struct ClientId(String);
 
 impl ClientId {
-    pub const PREFIX: &'static str = "amzn1.application-oa2-client.";
+    pub const PREFIX: &'static str = CLIENT_ID_PREFIX;
 
     pub fn parse(value: &str) -> Result<Self, String> {
         let rest = value
             .strip_prefix(Self::PREFIX)
             .ok_or_else(|| format!("must start with {:?}", Self::PREFIX))?;
-        if rest.is_empty() || rest.len() > 128 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if rest.is_empty()
+            || rest.len() > CLIENT_ID_MAX_SUFFIX
+            || !rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             return Err(format!(
-                "must be {:?} followed by 1 to 128 letters and digits",
+                "must be {:?} followed by 1 to {CLIENT_ID_MAX_SUFFIX} letters and digits",
                 Self::PREFIX
             ));
         }
@@ -70,7 +78,7 @@ impl ClientSecret {
 pub struct RefreshToken(SecretString);
 
 impl RefreshToken {
-    pub const PREFIX: &'static str = "Atzr|";
+    pub const PREFIX: &'static str = REFRESH_TOKEN_PREFIX;
 
     pub fn parse(value: &SecretString) -> Result<Self, String> {
         let text = value.expose_secret();
@@ -107,6 +115,14 @@ impl fmt::Debug for RefreshToken {
     }
 }
 
+/// Whether `value` may be an LWA access token (`Atza|…`) or a Restricted Data Token
+/// (`Atz.sprdt|…`), visible ASCII, at most 2048 bytes, for a lookup by fingerprint.
+pub fn looks_like_access_token(value: &str) -> bool {
+    (value.starts_with(ACCESS_TOKEN_PREFIX) || value.starts_with(RESTRICTED_DATA_TOKEN_PREFIX))
+        && value.len() <= MAX_CREDENTIAL_BYTES
+        && visible_ascii(value)
+}
+
 /// A selling partner id, such as `A2EUQ1WTGCTBG2`: upper-case letters and digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SellingPartnerId(String);
@@ -114,14 +130,14 @@ pub struct SellingPartnerId(String);
 impl SellingPartnerId {
     pub fn parse(value: &str) -> Result<Self, String> {
         if value.is_empty()
-            || value.len() > 64
+            || value.len() > SELLING_PARTNER_ID_MAX_CHARS
             || !value
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
-            return Err(
-                "must be 1 to 64 upper-case letters and digits, such as A2EUQ1WTGCTBG2".into(),
-            );
+            return Err(format!(
+                "must be 1 to {SELLING_PARTNER_ID_MAX_CHARS} upper-case letters and digits, such as A2EUQ1WTGCTBG2"
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -165,8 +181,10 @@ pub struct ExternalId(String);
 
 impl ExternalId {
     pub fn parse(value: &str) -> Result<Self, String> {
-        if value.is_empty() || value.chars().count() > 128 {
-            return Err("must be 1 to 128 characters long".into());
+        if value.is_empty() || value.chars().count() > EXTERNAL_ID_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {EXTERNAL_ID_MAX_CHARS} characters long"
+            ));
         }
         if value.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
@@ -185,17 +203,19 @@ pub struct MarketplaceIds(Vec<String>);
 
 impl MarketplaceIds {
     pub fn parse(values: &[String]) -> Result<Self, String> {
-        if values.len() > 100 {
-            return Err("must list at most 100 marketplace ids".into());
+        if values.len() > MAX_MARKETPLACE_IDS {
+            return Err(format!(
+                "must list at most {MAX_MARKETPLACE_IDS} marketplace ids"
+            ));
         }
         for (index, value) in values.iter().enumerate() {
             if value.is_empty()
-                || value.len() > 32
+                || value.len() > MARKETPLACE_ID_MAX_CHARS
                 || !value.bytes().all(|b| b.is_ascii_alphanumeric())
             {
                 // (By position: a value in the wrong field may be a secret; errors never echo.)
                 return Err(format!(
-                    "item {index} is not a marketplace id (1 to 32 letters and digits, such as ATVPDKIKX0DER)"
+                    "item {index} is not a marketplace id (1 to {MARKETPLACE_ID_MAX_CHARS} letters and digits, such as ATVPDKIKX0DER)"
                 ));
             }
         }

@@ -9,14 +9,15 @@ mod names;
 mod onboarding;
 mod pagination;
 mod restricted;
+pub mod rules;
 mod scope;
 pub mod sp_api;
 mod status;
 
 pub use audit::AuditActor;
 pub use credentials::{
-    ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken, Region, SellingPartnerId,
-    MAX_CREDENTIAL_BYTES,
+    looks_like_access_token, ClientId, ClientSecret, ExternalId, MarketplaceIds, RefreshToken,
+    Region, SellingPartnerId, MAX_CREDENTIAL_BYTES,
 };
 pub use names::{DisplayName, TenantName};
 pub use onboarding::{AmazonState, BrowserUrl, LinkLifetime, LinkStatus, Partner, SolutionId};

@@ -2,14 +2,18 @@
 
 use std::fmt;
 
+use super::rules::{DISPLAY_NAME_MAX_CHARS, TENANT_NAME_MAX_CHARS};
+
 /// A tenant's name: 1–64 letters, digits, `-`, `_` or `.`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantName(String);
 
 impl TenantName {
     pub fn parse(value: &str) -> Result<Self, String> {
-        if value.is_empty() || value.chars().count() > 64 {
-            return Err("must be 1 to 64 characters long".into());
+        if value.is_empty() || value.chars().count() > TENANT_NAME_MAX_CHARS {
+            return Err(format!(
+                "must be 1 to {TENANT_NAME_MAX_CHARS} characters long"
+            ));
         }
         if !value
             .chars()
@@ -35,8 +39,10 @@ impl DisplayName {
         if value.trim().is_empty() {
             return Err("must not be empty".into());
         }
-        if value.chars().count() > 128 {
-            return Err("must be at most 128 characters long".into());
+        if value.chars().count() > DISPLAY_NAME_MAX_CHARS {
+            return Err(format!(
+                "must be at most {DISPLAY_NAME_MAX_CHARS} characters long"
+            ));
         }
         if value.chars().any(char::is_control) {
             return Err("must not contain control characters".into());

@@ -4,17 +4,22 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rules::{
+    AMAZON_STATE_MAX_CHARS, BROWSER_URL_MAX_CHARS, LINK_LIFETIME_MAX_SECONDS,
+    LINK_LIFETIME_MIN_SECONDS, SOLUTION_ID_MAX_CHARS, SOLUTION_ID_PREFIX,
+};
+
 /// The SP-API application id that consent links name: `amzn1.sp.solution.…`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SolutionId(String);
 
 impl SolutionId {
-    pub const PREFIX: &'static str = "amzn1.sp.solution.";
+    pub const PREFIX: &'static str = SOLUTION_ID_PREFIX;
 
     pub fn parse(value: &str) -> Result<Self, String> {
         let rest = value.strip_prefix(Self::PREFIX).unwrap_or_default();
         if rest.is_empty()
-            || value.len() > 128
+            || value.len() > SOLUTION_ID_MAX_CHARS
             || !rest
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -96,7 +101,7 @@ pub struct BrowserUrl(url::Url);
 impl BrowserUrl {
     pub fn parse(value: &str) -> Result<Self, String> {
         const RULE: &str = "must be an absolute https URL (http only for localhost or 127.0.0.1) without a fragment, at most 2048 characters";
-        if value.len() > 2048 {
+        if value.len() > BROWSER_URL_MAX_CHARS {
             return Err(RULE.into());
         }
         let url = url::Url::parse(value).map_err(|_| RULE.to_owned())?;
@@ -140,8 +145,13 @@ pub struct AmazonState(String);
 
 impl AmazonState {
     pub fn parse(value: &str) -> Result<Self, String> {
-        if value.is_empty() || value.len() > 1024 || value.chars().any(char::is_control) {
-            return Err("must be 1 to 1024 characters without control characters".into());
+        if value.is_empty()
+            || value.chars().count() > AMAZON_STATE_MAX_CHARS
+            || value.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "must be 1 to {AMAZON_STATE_MAX_CHARS} characters without control characters"
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -159,8 +169,10 @@ impl LinkLifetime {
     pub fn parse(seconds: Option<i64>) -> Result<Self, String> {
         match seconds {
             None => Ok(Self(3600)),
-            Some(s @ 60..=86_400) => Ok(Self(s as u32)),
-            Some(_) => Err("must be 60 to 86400 seconds".into()),
+            Some(s @ LINK_LIFETIME_MIN_SECONDS..=LINK_LIFETIME_MAX_SECONDS) => Ok(Self(s as u32)),
+            Some(_) => Err(format!(
+                "must be {LINK_LIFETIME_MIN_SECONDS} to {LINK_LIFETIME_MAX_SECONDS} seconds"
+            )),
         }
     }
 

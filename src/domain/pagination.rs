@@ -13,7 +13,7 @@ pub struct Limit(u16);
 
 impl Limit {
     pub const DEFAULT: Limit = Limit(100);
-    pub const MAX: u16 = 1000;
+    pub const MAX: u16 = super::rules::MAX_PAGE_ROWS;
 
     pub fn parse(value: Option<&str>) -> Result<Self, String> {
         let Some(value) = value else {

@@ -90,10 +90,7 @@ impl Scopes {
 }
 
 /// The scopes of grantless (client credentials) tokens SP-API knows.
-pub const GRANTLESS_SCOPES: [&str; 2] = [
-    "sellingpartnerapi::notifications",
-    "sellingpartnerapi::client_credential:rotation",
-];
+pub use super::rules::GRANTLESS_SCOPES;
 
 /// The longest OAuth `scope` parameter taken for a grantless token: room for both known scopes
 /// with generous spacing, far below anything that costs to read.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::input::{parse_fields, JsonBody, OptionalJsonBody};
 use super::revealing;
 use crate::auth::{client_address, TenantCaller, TokensScope};
+use crate::domain::rules::MAX_MIN_TTL_SECONDS;
 use crate::domain::GRANTLESS_SCOPES;
 use crate::error::ApiError;
 use crate::telemetry::RequestId;
@@ -23,6 +24,7 @@ pub struct AccessTokenRequest {
     /// The token must have at least this many seconds left (0–3000); the refresh skew applies
     /// when it is larger.
     #[schema(minimum = 0, maximum = 3000)]
+    #[serde(default, deserialize_with = "super::input::whole_number")]
     min_ttl_seconds: Option<i64>,
     /// Exchange at LWA even if a fresh token is cached.
     force_refresh: Option<bool>,
@@ -87,7 +89,7 @@ fn no_store(delivered: &Delivered) -> HttpResponse {
 }
 
 /// A seller's access token: from the cache, or exchanged at LWA. Recorded before it is returned.
-#[utoipa::path(post, path = "/v1/sellers/{seller_id}/access-token", tag = "tokens",
+#[utoipa::path(post, operation_id = "seller_access_token", path = "/v1/sellers/{seller_id}/access-token", tag = "tokens",
     security(("tenant_key" = ["tokens"])), params(("seller_id" = Uuid, Path)),
     request_body(content = Option<AccessTokenRequest>, description = "optional"),
     responses((status = 200, body = AccessToken),
@@ -108,8 +110,8 @@ pub async fn seller_access_token(
     parse_fields! {
         min_ttl = "min_ttl_seconds" => match body.min_ttl_seconds {
             None => Ok(0),
-            Some(n @ 0..=3000) => Ok(n),
-            Some(_) => Err("must be from 0 to 3000".to_owned()),
+            Some(n @ 0..=MAX_MIN_TTL_SECONDS) => Ok(n),
+            Some(_) => Err(format!("must be from 0 to {MAX_MIN_TTL_SECONDS}")),
         },
     };
     let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
@@ -122,7 +124,7 @@ pub async fn seller_access_token(
 }
 
 /// A grantless token (client credentials) of an application, cached like seller tokens.
-#[utoipa::path(post, path = "/v1/applications/{application_id}/grantless-token", tag = "tokens",
+#[utoipa::path(post, operation_id = "grantless_token", path = "/v1/applications/{application_id}/grantless-token", tag = "tokens",
     security(("tenant_key" = ["tokens"])), params(("application_id" = Uuid, Path)),
     request_body = GrantlessTokenRequest,
     responses((status = 200, body = AccessToken),

@@ -56,7 +56,7 @@ pub struct NotificationReceipt {
 /// `oldClientSecretExpiryTime`); `APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY` records the expiry and
 /// asks for a rotation if the application has `auto_rotate`. Each notification is applied once.
 /// The secret is never echoed, logged or stored in the clear.
-#[utoipa::path(post, path = "/v1/amazon-notifications", tag = "applications",
+#[utoipa::path(post, operation_id = "receive_amazon_notification", path = "/v1/amazon-notifications", tag = "applications",
     security(("tenant_key" = ["admin"])), request_body = AmazonNotification,
     responses((status = 200, body = NotificationReceipt, description = "applied, or already applied (`applied: false`)"),
         (status = 202, body = NotificationReceipt, description = "a notification type the vault does not read (`applied: false`)"),

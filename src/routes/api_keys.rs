@@ -99,7 +99,7 @@ fn future_time(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, Strin
 }
 
 /// Creates a key for the caller's tenant.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("tenant_key" = ["admin"])),
+#[utoipa::path(post, operation_id = "create_api_key", path = "/v1/api-keys", tag = "api-keys", security(("tenant_key" = ["admin"])),
     request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -124,7 +124,7 @@ pub async fn create(
 }
 
 /// Lists the tenant's keys (revoked ones too), newest first.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("tenant_key" = ["admin"])),
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/v1/api-keys", tag = "api-keys", security(("tenant_key" = ["admin"])),
     params(("limit" = Option<u16>, Query, description = "1–1000, default 100"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
     responses((status = 200, body = Page<ApiKey>)))]
@@ -143,7 +143,7 @@ pub async fn list(
 }
 
 /// Revokes a key of the tenant: it stops working on every replica within a second.
-#[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api-keys",
+#[utoipa::path(delete, operation_id = "revoke_api_key", path = "/v1/api-keys/{key_id}", tag = "api-keys",
     security(("tenant_key" = ["admin"])), params(("key_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json",

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::input::{parse_fields, plausible_time, present, JsonBody, PageQuery};
 use super::no_content;
 use crate::auth::{AdminScope, TenantCaller};
+use crate::domain::rules::MAX_EXPIRES_WITHIN_DAYS;
 use crate::domain::{
     ApplicationStatus, BrowserUrl, ClientId, ClientSecret, DisplayName, Page, SolutionId,
 };
@@ -154,14 +155,16 @@ pub struct ListQuery {
 fn within_days(value: Option<&str>) -> Result<Option<u32>, String> {
     value
         .map(|v| match v.parse::<u32>() {
-            Ok(days) if days <= 3650 => Ok(days),
-            _ => Err("must be a whole number of days from 0 to 3650".to_owned()),
+            Ok(days) if i64::from(days) <= MAX_EXPIRES_WITHIN_DAYS => Ok(days),
+            _ => Err(format!(
+                "must be a whole number of days from 0 to {MAX_EXPIRES_WITHIN_DAYS}"
+            )),
         })
         .transpose()
 }
 
 /// Registers an SP-API application with its LWA client secret.
-#[utoipa::path(post, path = "/v1/applications", tag = "applications",
+#[utoipa::path(post, operation_id = "create_application", path = "/v1/applications", tag = "applications",
     security(("tenant_key" = ["admin"])), request_body = CreateApplication,
     responses((status = 201, body = Application), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -197,7 +200,7 @@ pub async fn create(
 }
 
 /// The tenant's applications, newest first.
-#[utoipa::path(get, path = "/v1/applications", tag = "applications",
+#[utoipa::path(get, operation_id = "list_applications", path = "/v1/applications", tag = "applications",
     security(("tenant_key" = ["admin"])),
     params(ListQuery),
     responses((status = 200, body = Page<Application>), (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -223,7 +226,7 @@ pub async fn list(
 }
 
 /// One application.
-#[utoipa::path(get, path = "/v1/applications/{application_id}", tag = "applications",
+#[utoipa::path(get, operation_id = "get_application", path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
@@ -237,7 +240,7 @@ pub async fn get(
 }
 
 /// Changes an application's name, onboarding fields or auto-rotation.
-#[utoipa::path(patch, path = "/v1/applications/{application_id}", tag = "applications",
+#[utoipa::path(patch, operation_id = "update_application", path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     request_body = UpdateApplication,
     responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -273,7 +276,7 @@ pub async fn update(
 
 /// Replaces the client secret (after a rotation at Amazon); the replaced one stays as the
 /// previous secret until `keep_previous_until`. Clears `client_credentials_rejected`.
-#[utoipa::path(put, path = "/v1/applications/{application_id}/client-secret",
+#[utoipa::path(put, operation_id = "replace_client_secret", path = "/v1/applications/{application_id}/client-secret",
     tag = "applications", security(("tenant_key" = ["admin"])),
     params(("application_id" = Uuid, Path)), request_body = ReplaceClientSecret,
     responses((status = 200, body = Application), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -321,7 +324,7 @@ fn keep_until(value: Option<Option<DateTime<Utc>>>) -> Result<Option<DateTime<Ut
 /// Asks Amazon for a new client secret (`rotateApplicationClientSecret`, with a grantless token
 /// of scope `sellingpartnerapi::client_credential:rotation`). The new secret arrives by
 /// notification (`POST /v1/amazon-notifications`).
-#[utoipa::path(post, path = "/v1/applications/{application_id}/client-secret/rotate",
+#[utoipa::path(post, operation_id = "rotate_client_secret", path = "/v1/applications/{application_id}/client-secret/rotate",
     tag = "applications", security(("tenant_key" = ["admin"])),
     params(("application_id" = Uuid, Path)),
     responses((status = 202, body = Application, description = "Amazon accepted the rotation; `rotation_requested_at` is set"),
@@ -343,7 +346,7 @@ pub async fn rotate_client_secret(
 }
 
 /// Deletes an application no seller uses.
-#[utoipa::path(delete, path = "/v1/applications/{application_id}", tag = "applications",
+#[utoipa::path(delete, operation_id = "delete_application", path = "/v1/applications/{application_id}", tag = "applications",
     security(("tenant_key" = ["admin"])), params(("application_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, body = crate::error::Problem, content_type = "application/problem+json", description = "sellers still use it")))]

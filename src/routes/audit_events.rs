@@ -58,7 +58,7 @@ pub struct AuditQuery {
 }
 
 /// Every change made through the API in the caller's tenant, newest first.
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", security(("tenant_key" = ["audit"])),
+#[utoipa::path(get, operation_id = "list_audit_events", path = "/v1/audit-events", tag = "audit", security(("tenant_key" = ["audit"])),
     params(("since" = Option<DateTime<Utc>>, Query, description = "at or after this time"),
         ("until" = Option<DateTime<Utc>>, Query, description = "before this time"),
         ("limit" = Option<u16>, Query, description = "1–1000, default 100"),

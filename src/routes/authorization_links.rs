@@ -79,6 +79,7 @@ pub struct CreateAuthorizationLink {
     #[schema(example = "https://app.example.com/amazon/connected")]
     return_url: Option<String>,
     /// 60–86400, default 3600.
+    #[serde(default, deserialize_with = "super::input::whole_number")]
     expires_in_seconds: Option<i64>,
     /// A flow started in the Appstore: Amazon's `amazon_callback_uri` (an https Seller or
     /// Vendor Central URL), with `amazon_state`.
@@ -87,7 +88,7 @@ pub struct CreateAuthorizationLink {
 }
 
 /// Makes a consent link that onboards a seller of the application.
-#[utoipa::path(post, path = "/v1/applications/{application_id}/authorization-links",
+#[utoipa::path(post, operation_id = "create_authorization_link", path = "/v1/applications/{application_id}/authorization-links",
     tag = "onboarding", security(("tenant_key" = ["admin"])),
     params(("application_id" = Uuid, Path)), request_body = CreateAuthorizationLink,
     responses((status = 201, body = AuthorizationLink),
@@ -149,7 +150,7 @@ pub async fn create(
 }
 
 /// One authorization link (poll it to learn when the seller is connected).
-#[utoipa::path(get, path = "/v1/authorization-links/{link_id}", tag = "onboarding",
+#[utoipa::path(get, operation_id = "get_authorization_link", path = "/v1/authorization-links/{link_id}", tag = "onboarding",
     security(("tenant_key" = ["admin"])), params(("link_id" = Uuid, Path)),
     responses((status = 200, body = AuthorizationLink),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -172,7 +173,7 @@ pub struct LinkQuery {
 }
 
 /// The tenant's authorization links, newest first.
-#[utoipa::path(get, path = "/v1/authorization-links", tag = "onboarding",
+#[utoipa::path(get, operation_id = "list_authorization_links", path = "/v1/authorization-links", tag = "onboarding",
     security(("tenant_key" = ["admin"])),
     params(("status" = Option<String>, Query, description = "`pending`, `completed`, `failed` or `expired`"),
         ("limit" = Option<u16>, Query, description = "1–1000, default 100"),

@@ -22,7 +22,7 @@ pub struct Health {
 }
 
 /// The process is running.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations",
     responses((status = 200, body = Health, example = json!({"status": "ok"}))))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -37,7 +37,7 @@ pub async fn healthz() -> HttpResponse {
 /// on every replica (they all share the database), serving goes on without them for hours,
 /// and taking every replica out of service at once would turn a late cleanup into an outage.
 /// Alert on `spvault_background_tasks_failing` instead.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn readyz(pool: web::Data<PgPool>, readiness: web::Data<Readiness>) -> HttpResponse {
     let reason = match crate::db::migrations_applied(&pool).await {

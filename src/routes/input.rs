@@ -155,8 +155,22 @@ pub(crate) fn read_limited(
     })
 }
 
-/// Parses JSON: syntax errors and unknown fields are `400`, wrong or missing values `422`.
+/// Parses JSON: syntax errors and unknown fields are `400`, wrong or missing values `422`. Every
+/// body is a JSON object (serde would otherwise read a struct from an array, by position).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        serde::de::IgnoredAny::deserialize(&mut deserializer)
+            .and_then(|_| deserializer.end())
+            .map_err(|err| {
+                ApiError::Malformed(format!(
+                    "the request body is not valid JSON: {}",
+                    strip_position(&err.to_string())
+                ))
+            })?;
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
     deserializer
@@ -252,6 +266,26 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// For `Option<i64>` fields: a whole number, also when written with a fraction of zero (`30.0`,
+/// which JSON Schema's `integer` admits). Use with `#[serde(default, deserialize_with =
+/// "whole_number")]`.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        // (Beyond i64 it saturates: every field that takes one has far smaller bounds.)
+        Some(f) if f.is_finite() && f.fract() == 0.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom("must be a whole number")),
+    }
 }
 
 /// `?limit=&cursor=` of every list.
@@ -359,7 +393,17 @@ mod tests {
             code_and_field(br#"{"name":"x","inner":{}}"#),
             ("validation_failed", Some("inner.n".into()))
         );
-        assert_eq!(code_and_field(b"[1]").0, "validation_failed");
+        assert_eq!(
+            code_and_field(b"[1]"),
+            ("validation_failed", Some("body".into()))
+        );
+        // A struct is not read from an array by position.
+        assert_eq!(
+            code_and_field(br#"["x", null]"#),
+            ("validation_failed", Some("body".into()))
+        );
+        assert_eq!(code_and_field(b"[1").0, "malformed_request");
+        assert_eq!(code_and_field(b" null").0, "validation_failed");
     }
 
     fn messages(bytes: &[u8]) -> String {
@@ -396,6 +440,24 @@ mod tests {
             without_values("missing field `name`"),
             "missing field `name`"
         );
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Seconds {
+        #[serde(default, deserialize_with = "whole_number")]
+        n: Option<i64>,
+    }
+
+    #[test]
+    fn whole_numbers_may_carry_a_zero_fraction() {
+        let n = |json: &str| parse_json::<Seconds>(json.as_bytes()).map(|s| s.n);
+        assert_eq!(n(r#"{"n": 30}"#).unwrap(), Some(30));
+        assert_eq!(n(r#"{"n": 30.0}"#).unwrap(), Some(30));
+        assert_eq!(n(r#"{"n": -2e3}"#).unwrap(), Some(-2000));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n(r#"{}"#).unwrap(), None);
+        assert_eq!(n(r#"{"n": 30.5}"#).unwrap_err().code(), "validation_failed");
+        assert_eq!(n(r#"{"n": "30"}"#).unwrap_err().code(), "validation_failed");
     }
 
     #[test]

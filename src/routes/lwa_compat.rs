@@ -71,7 +71,7 @@ pub struct CompatTokenResponse {
 }
 
 /// A drop-in Login with Amazon token endpoint for SP-API SDKs (form or JSON body).
-#[utoipa::path(post, path = "/auth/o2/token", tag = "lwa-compatible",
+#[utoipa::path(post, operation_id = "lwa_token", path = "/auth/o2/token", tag = "lwa-compatible",
     request_body(content(
         (CompatTokenRequest = "application/x-www-form-urlencoded"),
         (CompatTokenRequest = "application/json"))),

@@ -22,9 +22,12 @@ pub mod whoami;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{HttpServiceFactory, ServiceRequest};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header::HeaderValue;
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, HttpMessage, HttpResponse, HttpResponseBuilder, Resource};
+use actix_web::{
+    web, HttpMessage, HttpResponse, HttpResponseBuilder, Resource, ResponseError, Route,
+};
 
 use crate::auth::{require_key, require_key_or_amazon_header};
 use crate::error::ApiError;
@@ -41,15 +44,39 @@ enum Access {
     KeyOrAmazonHeader,
 }
 
-/// The resource at `path` with the routes `build` adds; other methods answer `405`. Each request
-/// it serves carries its route template (for logs and metrics), and `Access::Key` resources
-/// authenticate first (`auth::require_key`).
-fn resource(
+/// The resource at `path` answering `routes` (one handler per method); other methods answer `405`
+/// with `Allow` naming these (RFC 9110). Each request it serves carries its route template (for
+/// logs and metrics), and `Access::Key` resources authenticate first (`auth::require_key`).
+fn resource<const N: usize>(
     path: &'static str,
     access: Access,
-    build: impl FnOnce(Resource) -> Resource,
+    routes: [(Method, Route); N],
 ) -> impl HttpServiceFactory {
-    build(web::resource(path).default_service(web::to(method_not_allowed))).wrap(from_fn(
+    let allow = allow_header(routes.iter().map(|(method, _)| method));
+    let mut resource = web::resource(path);
+    for (method, route) in routes {
+        resource = resource.route(route.method(method));
+    }
+    guarded(
+        resource.default_service(web::to(move || method_not_allowed(allow.clone()))),
+        path,
+        access,
+    )
+}
+
+/// The resource at `path` answering every method with `route` (the SP-API proxy: the method is
+/// the operation's own), guarded like [`resource`].
+fn any_method_resource(
+    path: &'static str,
+    access: Access,
+    route: Route,
+) -> impl HttpServiceFactory {
+    guarded(web::resource(path).route(route), path, access)
+}
+
+/// `resource` carrying its route template, authenticated first as `access` says.
+fn guarded(resource: Resource, path: &'static str, access: Access) -> impl HttpServiceFactory {
+    resource.wrap(from_fn(
         move |req: ServiceRequest, next: Next<BoxBody>| async move {
             req.extensions_mut().insert(RouteTemplate(path));
             match access {
@@ -61,134 +88,207 @@ fn resource(
     ))
 }
 
+/// `Allow`'s value: the methods, comma-separated, in the order given.
+fn allow_header<'a>(methods: impl Iterator<Item = &'a Method>) -> HeaderValue {
+    let names: Vec<&str> = methods.map(Method::as_str).collect();
+    HeaderValue::from_str(&names.join(", ")).expect("method names are valid header text")
+}
+
 /// Mounts every route of the API on `cfg`, the busiest first (routes are tried in order).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use Access::{Key, KeyOrAmazonHeader, Open};
-    cfg.service(resource("/v1/sellers/{seller_id}/access-token", Key, |r| {
-        r.route(web::post().to(access_tokens::seller_access_token))
-    }))
-    // Every method: the operation's own.
-    .service(resource(
+    use Method as M;
+    cfg.service(resource(
+        "/v1/sellers/{seller_id}/access-token",
+        Key,
+        [(M::POST, web::to(access_tokens::seller_access_token))],
+    ))
+    .service(any_method_resource(
         "/v1/sellers/{seller_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
-        |r| r.route(web::route().to(sp_api_proxy::seller_call)),
+        web::to(sp_api_proxy::seller_call),
     ))
-    .service(resource(
+    .service(any_method_resource(
         "/v1/applications/{application_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
-        |r| r.route(web::route().to(sp_api_proxy::application_call)),
+        web::to(sp_api_proxy::application_call),
     ))
     .service(resource(
         "/v1/sellers/{seller_id}/restricted-data-token",
         Key,
-        |r| r.route(web::post().to(restricted_data_tokens::restricted_data_token)),
+        [(
+            M::POST,
+            web::to(restricted_data_tokens::restricted_data_token),
+        )],
     ))
-    .service(resource("/auth/o2/token", Open, |r| {
-        r.route(web::post().to(lwa_compat::token))
-    }))
+    .service(resource(
+        "/auth/o2/token",
+        Open,
+        [(M::POST, web::to(lwa_compat::token))],
+    ))
     .service(resource(
         "/v1/applications/{application_id}/grantless-token",
         Key,
-        |r| r.route(web::post().to(access_tokens::grantless_token)),
+        [(M::POST, web::to(access_tokens::grantless_token))],
     ))
-    .service(resource("/healthz", Open, |r| {
-        r.route(web::get().to(health::healthz))
-    }))
-    .service(resource("/readyz", Open, |r| {
-        r.route(web::get().to(health::readyz))
-    }))
-    .service(resource("/openapi.json", Open, |r| {
-        r.route(web::get().to(docs::openapi_json))
-    }))
-    .service(resource("/docs", Open, |r| {
-        r.route(web::get().to(docs::docs_redirect))
-            .route(web::head().to(docs::docs_redirect))
-    }))
-    .service(resource("/metrics", Open, |r| {
-        r.route(web::get().to(health::metrics))
-    }))
-    .service(resource("/v1/whoami", Key, |r| {
-        r.route(web::get().to(whoami::whoami))
-    }))
-    .service(resource("/v1/tenants", Key, |r| {
-        r.route(web::post().to(tenants::create))
-            .route(web::get().to(tenants::list))
-    }))
-    .service(resource("/v1/tenants/{tenant_id}", Key, |r| {
-        r.route(web::get().to(tenants::get))
-            .route(web::patch().to(tenants::update))
-            .route(web::delete().to(tenants::delete))
-    }))
-    .service(resource("/v1/api-keys", Key, |r| {
-        r.route(web::post().to(api_keys::create))
-            .route(web::get().to(api_keys::list))
-    }))
-    .service(resource("/v1/api-keys/{key_id}", Key, |r| {
-        r.route(web::delete().to(api_keys::revoke))
-    }))
-    .service(resource("/v1/applications", Key, |r| {
-        r.route(web::post().to(applications::create))
-            .route(web::get().to(applications::list))
-    }))
-    .service(resource("/v1/applications/{application_id}", Key, |r| {
-        r.route(web::get().to(applications::get))
-            .route(web::patch().to(applications::update))
-            .route(web::delete().to(applications::delete))
-    }))
+    .service(resource(
+        "/healthz",
+        Open,
+        [(M::GET, web::to(health::healthz))],
+    ))
+    .service(resource(
+        "/readyz",
+        Open,
+        [(M::GET, web::to(health::readyz))],
+    ))
+    .service(resource(
+        "/openapi.json",
+        Open,
+        [(M::GET, web::to(docs::openapi_json))],
+    ))
+    .service(resource(
+        "/docs",
+        Open,
+        [
+            (M::GET, web::to(docs::docs_redirect)),
+            (M::HEAD, web::to(docs::docs_redirect)),
+        ],
+    ))
+    .service(resource(
+        "/metrics",
+        Open,
+        [(M::GET, web::to(health::metrics))],
+    ))
+    .service(resource(
+        "/v1/whoami",
+        Key,
+        [(M::GET, web::to(whoami::whoami))],
+    ))
+    .service(resource(
+        "/v1/tenants",
+        Key,
+        [
+            (M::POST, web::to(tenants::create)),
+            (M::GET, web::to(tenants::list)),
+        ],
+    ))
+    .service(resource(
+        "/v1/tenants/{tenant_id}",
+        Key,
+        [
+            (M::GET, web::to(tenants::get)),
+            (M::PATCH, web::to(tenants::update)),
+            (M::DELETE, web::to(tenants::delete)),
+        ],
+    ))
+    .service(resource(
+        "/v1/api-keys",
+        Key,
+        [
+            (M::POST, web::to(api_keys::create)),
+            (M::GET, web::to(api_keys::list)),
+        ],
+    ))
+    .service(resource(
+        "/v1/api-keys/{key_id}",
+        Key,
+        [(M::DELETE, web::to(api_keys::revoke))],
+    ))
+    .service(resource(
+        "/v1/applications",
+        Key,
+        [
+            (M::POST, web::to(applications::create)),
+            (M::GET, web::to(applications::list)),
+        ],
+    ))
+    .service(resource(
+        "/v1/applications/{application_id}",
+        Key,
+        [
+            (M::GET, web::to(applications::get)),
+            (M::PATCH, web::to(applications::update)),
+            (M::DELETE, web::to(applications::delete)),
+        ],
+    ))
     .service(resource(
         "/v1/applications/{application_id}/client-secret",
         Key,
-        |r| r.route(web::put().to(applications::replace_client_secret)),
+        [(M::PUT, web::to(applications::replace_client_secret))],
     ))
     .service(resource(
         "/v1/applications/{application_id}/authorization-links",
         Key,
-        |r| r.route(web::post().to(authorization_links::create)),
+        [(M::POST, web::to(authorization_links::create))],
     ))
-    .service(resource("/v1/authorization-links", Key, |r| {
-        r.route(web::get().to(authorization_links::list))
-    }))
-    .service(resource("/v1/authorization-links/{link_id}", Key, |r| {
-        r.route(web::get().to(authorization_links::get))
-    }))
+    .service(resource(
+        "/v1/authorization-links",
+        Key,
+        [(M::GET, web::to(authorization_links::list))],
+    ))
+    .service(resource(
+        "/v1/authorization-links/{link_id}",
+        Key,
+        [(M::GET, web::to(authorization_links::get))],
+    ))
     // Authenticated by the single-use state it carries, not by a key.
-    .service(resource("/oauth/callback", Open, |r| {
-        r.route(web::get().to(oauth_callback::callback))
-    }))
+    .service(resource(
+        "/oauth/callback",
+        Open,
+        [(M::GET, web::to(oauth_callback::callback))],
+    ))
     .service(resource(
         "/v1/applications/{application_id}/client-secret/rotate",
         Key,
-        |r| r.route(web::post().to(applications::rotate_client_secret)),
+        [(M::POST, web::to(applications::rotate_client_secret))],
     ))
-    .service(resource("/v1/amazon-notifications", Key, |r| {
-        r.route(web::post().to(amazon_notifications::receive))
-    }))
-    .service(resource("/v1/sellers", Key, |r| {
-        r.route(web::post().to(sellers::create))
-            .route(web::get().to(sellers::list))
-    }))
-    .service(resource("/v1/sellers/{seller_id}", Key, |r| {
-        r.route(web::get().to(sellers::get))
-            .route(web::patch().to(sellers::update))
-            .route(web::delete().to(sellers::delete))
-    }))
+    .service(resource(
+        "/v1/amazon-notifications",
+        Key,
+        [(M::POST, web::to(amazon_notifications::receive))],
+    ))
+    .service(resource(
+        "/v1/sellers",
+        Key,
+        [
+            (M::POST, web::to(sellers::create)),
+            (M::GET, web::to(sellers::list)),
+        ],
+    ))
+    .service(resource(
+        "/v1/sellers/{seller_id}",
+        Key,
+        [
+            (M::GET, web::to(sellers::get)),
+            (M::PATCH, web::to(sellers::update)),
+            (M::DELETE, web::to(sellers::delete)),
+        ],
+    ))
     .service(resource(
         "/v1/sellers/{seller_id}/refresh-token",
         Key,
-        |r| r.route(web::put().to(sellers::replace_refresh_token)),
+        [(M::PUT, web::to(sellers::replace_refresh_token))],
     ))
-    .service(resource("/v1/token-issues", Key, |r| {
-        r.route(web::get().to(token_trail::list_issues))
-    }))
-    .service(resource("/v1/token-issues/lookup", Key, |r| {
-        r.route(web::post().to(token_trail::lookup))
-    }))
-    .service(resource("/v1/token-deliveries", Key, |r| {
-        r.route(web::get().to(token_trail::list_deliveries))
-    }))
-    .service(resource("/v1/audit-events", Key, |r| {
-        r.route(web::get().to(audit_events::list))
-    }));
+    .service(resource(
+        "/v1/token-issues",
+        Key,
+        [(M::GET, web::to(token_trail::list_issues))],
+    ))
+    .service(resource(
+        "/v1/token-issues/lookup",
+        Key,
+        [(M::POST, web::to(token_trail::lookup))],
+    ))
+    .service(resource(
+        "/v1/token-deliveries",
+        Key,
+        [(M::GET, web::to(token_trail::list_deliveries))],
+    ))
+    .service(resource(
+        "/v1/audit-events",
+        Key,
+        [(M::GET, web::to(audit_events::list))],
+    ));
 }
 
 /// Unknown routes.
@@ -196,8 +296,11 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".into()))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// `405` with `Allow`: the methods the resource does answer.
+async fn method_not_allowed(allow: HeaderValue) -> HttpResponse {
+    let mut response = ApiError::MethodNotAllowed.error_response();
+    response.headers_mut().insert(header::ALLOW, allow);
+    response
 }
 
 /// The start of a response that reveals a secret (an access token, a new API key): no cache,

@@ -31,7 +31,7 @@ pub struct CallbackQuery {
 
 /// Completes a seller's authorization: exchanges Amazon's code, stores (or renews) the seller,
 /// and sends the browser to the link's `return_url` (or shows a page).
-#[utoipa::path(get, path = "/oauth/callback", tag = "onboarding", params(CallbackQuery),
+#[utoipa::path(get, operation_id = "oauth_callback", path = "/oauth/callback", tag = "onboarding", params(CallbackQuery),
     responses(
         (status = 303, description = "to the link's `return_url`, with `status=authorized`, `seller_id`, `selling_partner_id` and `external_id` (or `status=error&error=…`) added"),
         (status = 200, description = "the seller is connected (a link without `return_url`)", content_type = "text/html"),

@@ -112,7 +112,7 @@ pub struct SellerQuery {
 }
 
 /// Stores a seller's authorization with its refresh token.
-#[utoipa::path(post, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
+#[utoipa::path(post, operation_id = "create_seller", path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
     request_body = CreateSeller,
     responses((status = 201, body = Seller),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json", description = "no such application"),
@@ -143,7 +143,7 @@ pub async fn create(
 }
 
 /// The tenant's sellers, newest first, optionally filtered.
-#[utoipa::path(get, path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
+#[utoipa::path(get, operation_id = "list_sellers", path = "/v1/sellers", tag = "sellers", security(("tenant_key" = ["admin"])),
     params(SellerQuery), responses((status = 200, body = Page<Seller>)))]
 pub async fn list(
     caller: TenantCaller<AdminScope>,
@@ -172,7 +172,7 @@ pub async fn list(
 }
 
 /// One seller.
-#[utoipa::path(get, path = "/v1/sellers/{seller_id}", tag = "sellers",
+#[utoipa::path(get, operation_id = "get_seller", path = "/v1/sellers/{seller_id}", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
@@ -185,7 +185,7 @@ pub async fn get(
 }
 
 /// Changes a seller's external id or marketplaces.
-#[utoipa::path(patch, path = "/v1/sellers/{seller_id}", tag = "sellers",
+#[utoipa::path(patch, operation_id = "update_seller", path = "/v1/sellers/{seller_id}", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     request_body = UpdateSeller,
     responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -220,7 +220,7 @@ pub async fn update(
 
 /// Replaces the refresh token (after the seller authorized again); clears
 /// `authorization_revoked`.
-#[utoipa::path(put, path = "/v1/sellers/{seller_id}/refresh-token", tag = "sellers",
+#[utoipa::path(put, operation_id = "replace_refresh_token", path = "/v1/sellers/{seller_id}/refresh-token", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     request_body = ReplaceRefreshToken,
     responses((status = 200, body = Seller), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -241,7 +241,7 @@ pub async fn replace_refresh_token(
 }
 
 /// Deletes a seller.
-#[utoipa::path(delete, path = "/v1/sellers/{seller_id}", tag = "sellers",
+#[utoipa::path(delete, operation_id = "delete_seller", path = "/v1/sellers/{seller_id}", tag = "sellers",
     security(("tenant_key" = ["admin"])), params(("seller_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(

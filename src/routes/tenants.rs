@@ -62,7 +62,7 @@ pub struct UpdateTenant {
 }
 
 /// Creates a tenant and its first admin key.
-#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", security(("operator_key" = [])),
+#[utoipa::path(post, operation_id = "create_tenant", path = "/v1/tenants", tag = "tenants", security(("operator_key" = [])),
     request_body = CreateTenant,
     responses((status = 201, body = CreatedTenant), (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -83,7 +83,7 @@ pub async fn create(
 }
 
 /// Lists tenants, newest first.
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", security(("operator_key" = [])),
+#[utoipa::path(get, operation_id = "list_tenants", path = "/v1/tenants", tag = "tenants", security(("operator_key" = [])),
     params(("limit" = Option<u16>, Query, description = "1–1000, default 100"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the page before")),
     responses((status = 200, body = Page<Tenant>)))]
@@ -102,7 +102,7 @@ pub async fn list(
 }
 
 /// One tenant.
-#[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "tenants",
+#[utoipa::path(get, operation_id = "get_tenant", path = "/v1/tenants/{tenant_id}", tag = "tenants",
     security(("operator_key" = [])), params(("tenant_id" = Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
@@ -115,7 +115,7 @@ pub async fn get(
 }
 
 /// Renames, disables or re-enables a tenant.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant_id}", tag = "tenants",
+#[utoipa::path(patch, operation_id = "update_tenant", path = "/v1/tenants/{tenant_id}", tag = "tenants",
     security(("operator_key" = [])), params(("tenant_id" = Uuid, Path)),
     request_body = UpdateTenant,
     responses((status = 200, body = Tenant), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
@@ -141,7 +141,7 @@ pub async fn update(
 }
 
 /// Deletes a tenant with its keys and everything it owns; its audit records are kept.
-#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants",
+#[utoipa::path(delete, operation_id = "delete_tenant", path = "/v1/tenants/{tenant_id}", tag = "tenants",
     security(("operator_key" = [])), params(("tenant_id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(

@@ -167,7 +167,7 @@ pub struct LookupRequest {
 }
 
 /// One row per exchange attempt at LWA, newest first.
-#[utoipa::path(get, path = "/v1/token-issues", tag = "audit", security(("tenant_key" = ["audit"])),
+#[utoipa::path(get, operation_id = "list_token_issues", path = "/v1/token-issues", tag = "audit", security(("tenant_key" = ["audit"])),
     params(IssueQuery), responses((status = 200, body = Page<TokenIssue>)))]
 pub async fn list_issues(
     caller: TenantCaller<AuditScope>,
@@ -197,7 +197,7 @@ pub async fn list_issues(
 }
 
 /// One row per token handed out, newest first.
-#[utoipa::path(get, path = "/v1/token-deliveries", tag = "audit",
+#[utoipa::path(get, operation_id = "list_token_deliveries", path = "/v1/token-deliveries", tag = "audit",
     security(("tenant_key" = ["audit"])),
     params(DeliveryQuery), responses((status = 200, body = Page<TokenDelivery>)))]
 pub async fn list_deliveries(
@@ -228,7 +228,7 @@ pub async fn list_deliveries(
 }
 
 /// Which exchange minted this token? By its keyed fingerprint; the token is not stored.
-#[utoipa::path(post, path = "/v1/token-issues/lookup", tag = "audit",
+#[utoipa::path(post, operation_id = "lookup_token_issue", path = "/v1/token-issues/lookup", tag = "audit",
     security(("tenant_key" = ["audit"])), request_body = LookupRequest,
     responses((status = 200, body = TokenIssue), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -239,12 +239,10 @@ pub async fn lookup(
 ) -> Result<HttpResponse, ApiError> {
     let token = body.access_token.expose_secret();
     parse_fields! {
-        _valid = "access_token" => if (token.starts_with("Atza|") || token.starts_with("Atz.sprdt|"))
-            && token.len() <= MAX_CREDENTIAL_BYTES {
+        _valid = "access_token" => if crate::domain::looks_like_access_token(token) {
             Ok(())
         } else {
-            Err("must be an LWA access token (\"Atza|…\") or a Restricted Data Token (\"Atz.sprdt|…\"), \
-                 at most 2048 bytes".to_owned())
+            Err(format!("must be an LWA access token (\"Atza|…\") or a Restricted Data Token (\"Atz.sprdt|…\"), visible ASCII, at most {MAX_CREDENTIAL_BYTES} bytes"))
         },
     };
     let issue = queries::issue_of_token(&vault, caller.tenant_id, token).await?;

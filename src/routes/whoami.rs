@@ -19,7 +19,7 @@ pub struct WhoAmI {
 }
 
 /// The calling key.
-#[utoipa::path(get, path = "/v1/whoami", tag = "operations",
+#[utoipa::path(get, operation_id = "whoami", path = "/v1/whoami", tag = "operations",
     security(("operator_key" = []), ("tenant_key" = [])),
     responses((status = 200, body = WhoAmI), (status = 401, body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn whoami(caller: AnyCaller) -> HttpResponse {

@@ -20,19 +20,40 @@ async fn an_unknown_route_is_404_problem_json() {
 }
 
 #[tokio::test]
-async fn a_wrong_method_is_405_problem_json() {
+async fn a_wrong_method_is_405_problem_json_with_allow() {
     let app = spawn_app().await;
     let response = app
         .authed(Method::PUT, "/v1/tenants", &app.operator_key)
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["allow"], "POST, GET");
     expect_problem(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     )
     .await;
+    // RFC 9110: every 405 names the methods the resource does answer, open routes too.
+    for (method, path, allow) in [
+        (Method::OPTIONS, "/v1/sellers/{id}", "GET, PATCH, DELETE"),
+        (Method::GET, "/auth/o2/token", "POST"),
+        (Method::POST, "/healthz", "GET"),
+        (Method::TRACE, "/docs", "GET, HEAD"),
+    ] {
+        let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+        let response = app
+            .authed(method.clone(), &path, &app.operator_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+    }
 }
 
 #[tokio::test]
