@@ -64,14 +64,21 @@ fn resource<const N: usize>(
     )
 }
 
-/// The resource at `path` answering every method with `route` (the SP-API proxy: the method is
-/// the operation's own), guarded like [`resource`].
-fn any_method_resource(
-    path: &'static str,
-    access: Access,
-    route: Route,
-) -> impl HttpServiceFactory {
-    guarded(web::resource(path).route(route), path, access)
+/// `handler` for each method SP-API's operations use.
+fn sp_api_methods<F, Args>(handler: F) -> [(Method, Route); 5]
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .map(|method| (method, web::to(handler.clone())))
 }
 
 /// `resource` carrying its route template, authenticated first as `access` says.
@@ -103,15 +110,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Key,
         [(M::POST, web::to(access_tokens::seller_access_token))],
     ))
-    .service(any_method_resource(
+    // The methods of SP-API's operations, each the operation's own.
+    .service(resource(
         "/v1/sellers/{seller_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
-        web::to(sp_api_proxy::seller_call),
+        sp_api_methods(sp_api_proxy::seller_call),
     ))
-    .service(any_method_resource(
+    .service(resource(
         "/v1/applications/{application_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
-        web::to(sp_api_proxy::application_call),
+        sp_api_methods(sp_api_proxy::application_call),
     ))
     .service(resource(
         "/v1/sellers/{seller_id}/restricted-data-token",

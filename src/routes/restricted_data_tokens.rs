@@ -23,14 +23,17 @@ use crate::workflows::tokens::{DeliveredRdt, RestrictedDataTokens, Via, Want};
 #[serde(deny_unknown_fields)]
 pub struct RestrictedResourceRequest {
     /// The operation's HTTP method (any case).
-    #[schema(example = "GET", pattern = "^(?i)(GET|PUT|POST|DELETE)$")]
+    #[schema(
+        example = "GET",
+        pattern = "^([Gg][Ee][Tt]|[Pp][Uu][Tt]|[Pp][Oo][Ss][Tt]|[Dd][Ee][Ll][Ee][Tt][Ee])$"
+    )]
     method: String,
     /// The operation's path as it will be called, without query or fragment.
     #[schema(
         example = "/orders/v0/orders/902-1845936-5435065/address",
         min_length = 1,
         max_length = 512,
-        pattern = "^/[!-~]*$"
+        pattern = "^/[!\"$->@-~]*$"
     )]
     path: String,
     /// Personal data asked of the Orders API (Orders paths only): `buyerInfo`,

@@ -40,6 +40,12 @@ async fn a_wrong_method_is_405_problem_json_with_allow() {
         (Method::GET, "/auth/o2/token", "POST"),
         (Method::POST, "/healthz", "GET"),
         (Method::TRACE, "/docs", "GET, HEAD"),
+        // The SP-API proxy forwards the methods of SP-API's operations, and no other.
+        (
+            Method::TRACE,
+            "/v1/sellers/{id}/sp-api/orders/v0/orders",
+            "GET, POST, PUT, PATCH, DELETE",
+        ),
     ] {
         let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
         let response = app
