@@ -11,7 +11,7 @@ start_dev_vault() {
   dev_db=spvault_test_$$_$RANDOM
   work=$(mktemp -d)
   trap stop_dev_vault EXIT
-  (cd "$work" && env DATABASE_URL="postgres://postgres@127.0.0.1:5432/$dev_db" \
+  (cd "$work" && exec env DATABASE_URL="postgres://postgres@127.0.0.1:5432/$dev_db" \
     SPVAULT_LISTEN="127.0.0.1:$port" SPVAULT_LOG=warn "$@" \
     "$bin" dev >"$work/out" 2>"$work/err") &
   vault=$!
