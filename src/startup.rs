@@ -64,6 +64,7 @@ const METRICS_UPKEEP: Schedule = Schedule {
 fn delivery_pool(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(db::pool(
         db::connect_options(&settings.database_url)?
+            .application_name(DeliveryWriter::APPLICATION_NAME)
             .options([("plan_cache_mode", "force_generic_plan")]),
         DeliveryWriter::CONNECTIONS,
     ))

@@ -21,7 +21,7 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::{Connection, PgPool, Postgres};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -42,18 +42,44 @@ pub async fn create_database_if_missing(url: &SecretString) -> anyhow::Result<()
     }
 }
 
+/// The options of `url`; the connections name themselves `spvault` in `pg_stat_activity`
+/// unless the URL names them.
 pub fn connect_options(url: &SecretString) -> anyhow::Result<PgConnectOptions> {
-    url.expose_secret()
+    let options = url
+        .expose_secret()
         .parse::<PgConnectOptions>()
-        .context("DATABASE_URL is not a valid PostgreSQL URL")
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(match options.get_application_name() {
+        Some(_) => options,
+        None => options.application_name("spvault"),
+    })
 }
 
+/// A pooled connection idle for this long is checked (a round trip) before it is used again.
+pub const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// A pool that fails fast (503) instead of queueing forever when the database is gone.
+///
+/// sqlx checks every connection with a round trip before each use by default, which doubled the
+/// round trips of the token path (one statement each, most of them). Here, as in HikariCP, only a
+/// connection that sat idle for [`CHECK_IDLE_AFTER`] is checked: one in steady use that the
+/// server dropped (a restart, a failover) fails its next statement once, and the pool then
+/// discards it. (The delivery writers try a batch again on a fresh connection; see
+/// `workflows::trail::deliveries`.)
 pub fn pool(options: PgConnectOptions, max_connections: u32) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections.max(2))
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options)
 }
 
@@ -82,6 +108,14 @@ pub fn sql_state(err: &sqlx::Error) -> Option<String> {
     err.as_database_error()
         .and_then(|e| e.code())
         .map(|c| c.into_owned())
+}
+
+/// Whether `err` says the connection is gone rather than that the statement failed: an I/O
+/// error, or the server ending the session (`57P01`–`57P05`: shut down, restarted, idle for too
+/// long).
+pub fn connection_lost(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_))
+        || sql_state(err).is_some_and(|state| state.starts_with("57P"))
 }
 
 /// The name of the unique constraint `err` violated, if that is what it is.

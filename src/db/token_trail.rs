@@ -308,7 +308,7 @@ impl<'a> DeliveryColumns<'a> {
 /// Nothing is returned per row: when fewer rows than given were recorded (something was refused),
 /// `recorded_token_deliveries` says which.
 pub async fn insert_token_deliveries(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     rows: &[NewTokenDelivery],
 ) -> Result<u64, sqlx::Error> {
     let c = DeliveryColumns::new(rows);
@@ -350,14 +350,14 @@ pub async fn insert_token_deliveries(
         &c.proxy_paths[..] as &[Option<&str>],
         &c.proxy_statuses[..] as &[Option<i16>]
     )
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }
 
 /// Which of `rows` are on record (after `insert_token_deliveries` recorded fewer than given).
 pub async fn recorded_token_deliveries(
-    pool: &PgPool,
+    conn: impl PgExecutor<'_>,
     rows: &[NewTokenDelivery],
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let mut tenants: Vec<Uuid> = rows.iter().map(|r| r.tenant_id).collect();
@@ -369,7 +369,7 @@ pub async fn recorded_token_deliveries(
         &tenants,
         &ids
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }
 

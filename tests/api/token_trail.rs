@@ -110,6 +110,45 @@ async fn no_token_leaves_when_its_record_cannot_be_written() {
 }
 
 #[tokio::test]
+async fn deliveries_go_on_when_postgresql_drops_the_writers_connections() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    // The first from LWA (recorded with its exchange), the second from the cache (by a writer).
+    for _ in 0..2 {
+        let response = app
+            .access_token(&world.tokens, &world.seller_id, None)
+            .await;
+        expect_status(response, StatusCode::OK).await;
+    }
+    for round in 0..3 {
+        // What a restart or a failover of PostgreSQL does to the connections the writers keep.
+        let dropped: i64 = sqlx::query_scalar(
+            "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
+             where datname = current_database() and application_name = $1",
+        )
+        .bind(DeliveryWriter::APPLICATION_NAME)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert!(
+            dropped >= 1,
+            "round {round}: no writer's connection to drop"
+        );
+        let response = app
+            .access_token(&world.tokens, &world.seller_id, None)
+            .await;
+        let token = expect_status(response, StatusCode::OK).await;
+        assert_eq!(token["source"], "cache", "round {round}");
+    }
+    let deliveries = expect_status(
+        app.get("/v1/token-deliveries", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(deliveries["data"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
 async fn a_found_token_is_traced_to_the_exchange_that_minted_it() {
     let app = spawn_app().await;
     let world = app.world("acme").await;

@@ -10,18 +10,24 @@
 //! and commits it, so batches grow with the load (PostgreSQL's cost is mostly per statement and
 //! commit; see BENCHMARKS.md). Only if the commit in flight takes longer than `STALL` does the
 //! next batch commit beside it, so one slow commit does not hold up every request behind it.
+//!
+//! Each writer keeps its connection between batches: a connection given back to the pool is
+//! checked with a round trip to PostgreSQL, which would cost one per batch. A writer checks its
+//! own only after it sat idle (as the pool does), and takes a fresh one after any error.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::background::{self, Schedule, Task};
 use crate::db::token_trail::{self, NewTokenDelivery};
+use crate::db::{self, CHECK_IDLE_AFTER};
 
 /// How many rows one commit carries at most.
 const MAX_BATCH: usize = 1024;
@@ -67,6 +73,8 @@ pub struct DeliveryWriter {
 impl DeliveryWriter {
     /// Connections the writers need: one each.
     pub const CONNECTIONS: u32 = WRITERS as u32;
+    /// How the writers' connections name themselves to PostgreSQL (`pg_stat_activity`).
+    pub const APPLICATION_NAME: &'static str = "spvault delivery writer";
 
     /// Starts the writers on the current runtime, each supervised as `task`: one that panics
     /// is started again (the requests of its batch get `503`; the queue is kept).
@@ -105,7 +113,43 @@ impl DeliveryWriter {
     }
 }
 
+/// A writer's connection, kept between batches.
+struct Held {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+    last_used: Instant,
+}
+
+impl Held {
+    /// The connection, checked first if it sat idle; a fresh one if there is none.
+    async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        if self.last_used.elapsed() >= CHECK_IDLE_AFTER {
+            if let Some(conn) = self.conn.as_mut() {
+                if conn.ping().await.is_err() {
+                    self.conn = None;
+                }
+            }
+        }
+        self.last_used = Instant::now();
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+
+    /// After an error the connection may be broken: it goes back to the pool (which checks it).
+    fn release(&mut self) {
+        self.conn = None;
+    }
+}
+
 async fn write_batches(pool: PgPool, shared: Arc<Shared>) {
+    let mut held = Held {
+        pool,
+        conn: None,
+        last_used: Instant::now(),
+    };
     loop {
         let mut batch = Vec::new();
         let turn = {
@@ -127,26 +171,20 @@ async fn write_batches(pool: PgPool, shared: Arc<Shared>) {
             }
             turn
         };
-        commit(&pool, batch).await;
+        commit(&mut held, batch).await;
         drop(turn);
     }
 }
 
 /// Commits one batch and answers each of its requests.
-async fn commit(pool: &PgPool, batch: Vec<Pending>) {
+async fn commit(held: &mut Held, batch: Vec<Pending>) {
     let (rows, waiting): (Vec<NewTokenDelivery>, Vec<_>) =
         batch.into_iter().map(|p| (p.row, p.done)).unzip();
     let started = Instant::now();
-    let result = token_trail::insert_token_deliveries(pool, &rows).await;
-    crate::metrics::audit_batch(rows.len(), started.elapsed(), result.is_ok());
-    let outcome = match result {
-        Ok(written) if written == rows.len() as u64 => Ok(None),
-        // Something was refused: which rows are on record decides, row by row.
-        Ok(_) => token_trail::recorded_token_deliveries(pool, &rows)
-            .await
-            .map(|ids| Some(ids.into_iter().collect::<HashSet<Uuid>>())),
-        Err(err) => Err(err),
-    };
+    let outcome = record(held, &rows, started).await;
+    if outcome.is_err() {
+        held.release();
+    }
     match outcome {
         Ok(recorded) => {
             for (row, done) in rows.iter().zip(waiting) {
@@ -164,4 +202,34 @@ async fn commit(pool: &PgPool, batch: Vec<Pending>) {
             }
         }
     }
+}
+
+/// Inserts `rows` in one statement (one commit); if some were refused, which ones are on record.
+async fn record(
+    held: &mut Held,
+    rows: &[NewTokenDelivery],
+    started: Instant,
+) -> Result<Option<HashSet<Uuid>>, sqlx::Error> {
+    let result = match insert(held, rows).await {
+        // The server dropped the connection kept since the last batch (a restart, a failover):
+        // once more on a fresh one. Had the first try committed after all, the second one's ids
+        // are taken and it fails: the rows are on record, and the tokens do not leave.
+        Err(err) if db::connection_lost(&err) => {
+            held.release();
+            insert(held, rows).await
+        }
+        result => result,
+    };
+    crate::metrics::audit_batch(rows.len(), started.elapsed(), result.is_ok());
+    match result? {
+        written if written == rows.len() as u64 => Ok(None),
+        // Something was refused: which rows are on record decides, row by row.
+        _ => token_trail::recorded_token_deliveries(held.connection().await?, rows)
+            .await
+            .map(|ids| Some(ids.into_iter().collect())),
+    }
+}
+
+async fn insert(held: &mut Held, rows: &[NewTokenDelivery]) -> Result<u64, sqlx::Error> {
+    token_trail::insert_token_deliveries(held.connection().await?, rows).await
 }
