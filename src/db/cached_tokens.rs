@@ -116,9 +116,9 @@ pub async fn load_application_grant(
     .await
 }
 
-/// Records a token LWA just issued, in one statement: its `token_issue` row (`issue`, with the
-/// token's fingerprint), the sealed token in `cached_token` under `cache_key` (unless a newer one
-/// is there already), and the seller's `last_token_issued_at`.
+/// Records a new token, in one statement: its `token_issue` row (`issue`, with the token's
+/// fingerprint), the sealed token in `cached_token` under `cache_key` (unless a newer one is there
+/// already), and, for an access token, the seller's `last_token_issued_at`.
 pub async fn record_issued_token(
     conn: &mut PgConnection,
     issue: &NewTokenIssue<'_>,
@@ -130,8 +130,9 @@ pub async fn record_issued_token(
         "with issue as (
              insert into token_issue (id, tenant_id, seller_id, application_id, grant_type, scope,
                                       outcome, issued_at, expires_at, lwa_latency_ms,
-                                      token_fingerprint, api_key_id, request_id, client_secret)
-             values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12, $15)
+                                      token_fingerprint, api_key_id, request_id, client_secret,
+                                      resource_set_fingerprint)
+             values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12, $15, $16)
          ), cached as (
              insert into cached_token (cache_key, tenant_id, application_id, seller_id, scope,
                                        sealed_token, issue_id, issued_at, expires_at)
@@ -141,7 +142,8 @@ pub async fn record_issued_token(
                  issued_at = excluded.issued_at, expires_at = excluded.expires_at
              where cached_token.issued_at <= excluded.issued_at
          )
-         update seller set last_token_issued_at = $7 where id = $3",
+         -- (A Restricted Data Token, which has a resource set, is not an access token.)
+         update seller set last_token_issued_at = $7 where id = $3 and $16::text is null",
         issue.id,
         issue.tenant_id,
         issue.seller_id,
@@ -156,17 +158,19 @@ pub async fn record_issued_token(
         issue.request_id,
         cache_key,
         sealed_token,
-        issue.client_secret
+        issue.client_secret,
+        issue.resource_set_fingerprint
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// The credentials an exchange used, as it read them (sealed): what must still be its subject's
-/// for its result to be kept. A seller's exchange used its refresh token and its application's
-/// secret; a grantless one only the secret. An exchange that fell back to the previous secret
-/// (`previous_client_secret`) used both secrets: both must be unchanged.
+/// The credentials an exchange (or a Tokens API call) used, as it read them (sealed): what must
+/// still be its subject's for its result to be kept. A seller's exchange used its refresh token
+/// and its application's secret; a grantless one only the secret. An exchange that fell back to
+/// the previous secret (`previous_client_secret`) used both secrets: both must be unchanged.
+#[derive(Clone, Copy)]
 pub struct Fence<'a> {
     pub seller_id: Option<Uuid>,
     pub application_id: Uuid,
@@ -177,23 +181,14 @@ pub struct Fence<'a> {
 
 /// Whether `fence`'s credentials are still its subject's, with their rows locked `for share`
 /// until the transaction ends: a replacement (or deletion) then commits wholly before this check
-/// or after the transaction.
+/// or after the transaction. (The check is the SQL function `credentials_still_current` of the
+/// migrations, which [`record_token`] calls too.)
 pub async fn credentials_still_current(
     conn: &mut PgConnection,
     fence: &Fence<'_>,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"with application_used as (
-               select id from application
-               where id = $2 and client_secret = $3
-                 and ($4::bytea is null or previous_client_secret = $4)
-               for share
-           ), seller_used as (
-               select id from seller where id = $1 and application_id = $2 and refresh_token = $5
-               for share
-           )
-           select exists (select 1 from application_used)
-                  and ($1::uuid is null or exists (select 1 from seller_used)) as "current!""#,
+        r#"select credentials_still_current($1, $2, $3, $4, $5) as "current!""#,
         fence.seller_id,
         fence.application_id,
         fence.sealed_client_secret,
@@ -204,49 +199,56 @@ pub async fn credentials_still_current(
     .await
 }
 
-/// What [`record_exchange`] did.
+/// A new token to record: an access token from LWA, or a Restricted Data Token from the Tokens
+/// API (whose `issue` has the resource set's fingerprint, and whose delivery's `kind` says so).
+pub struct NewToken<'a> {
+    /// The credentials it was obtained with.
+    pub fence: Fence<'a>,
+    /// Its `token_issue` row, with the token's fingerprint.
+    pub issue: NewTokenIssue<'a>,
+    pub cache_key: Uuid,
+    pub sealed_token: &'a [u8],
+    pub expires_at: DateTime<Utc>,
+    /// The lease of `cache_key` held by the call, given back in the same commit.
+    pub lease_id: Uuid,
+    /// Its delivery to a caller, if it goes to one (else it only goes into the caches).
+    pub delivery: Option<&'a NewTokenDelivery>,
+}
+
+/// What [`record_token`] did.
 #[derive(Debug, Clone, Copy)]
-pub struct ExchangeRecorded {
+pub struct TokenRecorded {
     /// The fence held: the token was stored.
     pub current: bool,
     /// The delivery was recorded (the fence held and the tenant is enabled).
     pub delivered: bool,
 }
 
-/// Ends an exchange that got a token, in one statement and so one commit: locks and checks
-/// `fence` (as [`credentials_still_current`]); records `issue`; only if the fence held, stores
-/// the sealed token under `cache_key` (unless a newer one is there), sets the seller's
-/// `last_token_issued_at` and, if `delivery` is given and the tenant is enabled, records the
-/// delivery; and gives the lease back. (The delivery cannot fail alone: it goes to a table
-/// partitioned like the issue's, with values this code chose.)
-#[allow(clippy::too_many_arguments)]
-pub async fn record_exchange(
+/// Ends an exchange (or a Tokens API call) that got a token, in one statement and so one commit:
+/// locks and checks the fence (as [`credentials_still_current`]); records the issue; only if the
+/// fence held, stores the sealed token under the cache key (unless a newer one is there), sets
+/// the seller's `last_token_issued_at` (for an access token) and, if there is a delivery and the
+/// tenant is enabled, records the delivery; and gives the lease back. (The delivery cannot fail
+/// alone: it goes to a table partitioned like the issue's, with values this code chose.)
+pub async fn record_token(
     conn: impl PgExecutor<'_>,
-    fence: &Fence<'_>,
-    issue: &NewTokenIssue<'_>,
-    cache_key: Uuid,
-    sealed_token: &[u8],
-    expires_at: DateTime<Utc>,
-    lease_id: Uuid,
-    delivery: Option<&NewTokenDelivery>,
-) -> Result<ExchangeRecorded, sqlx::Error> {
+    token: &NewToken<'_>,
+) -> Result<TokenRecorded, sqlx::Error> {
+    let NewToken {
+        fence,
+        issue,
+        delivery,
+        ..
+    } = token;
     let recorded = sqlx::query!(
-        r#"with application_used as (
-               select id from application
-               where id = $4 and client_secret = $16
-                 and ($17::bytea is null or previous_client_secret = $17)
-               for share
-           ), seller_used as (
-               select id from seller where id = $3 and application_id = $4 and refresh_token = $18
-               for share
-           ), fence as (
-               select exists (select 1 from application_used)
-                      and ($3::uuid is null or exists (select 1 from seller_used)) as current
+        r#"with fence as (
+               select credentials_still_current($3, $4, $16, $17, $18) as current
            ), issue as (
                insert into token_issue (id, tenant_id, seller_id, application_id, grant_type,
                                         scope, outcome, issued_at, expires_at, lwa_latency_ms,
-                                        token_fingerprint, api_key_id, request_id, client_secret)
-               values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12, $15)
+                                        token_fingerprint, api_key_id, request_id, client_secret,
+                                        resource_set_fingerprint)
+               values ($1, $2, $3, $4, $5, $6, 'issued', $7, $8, $9, $10, $11, $12, $15, $28)
            ), cached as (
                insert into cached_token (cache_key, tenant_id, application_id, seller_id, scope,
                                          sealed_token, issue_id, issued_at, expires_at)
@@ -256,8 +258,9 @@ pub async fn record_exchange(
                    issued_at = excluded.issued_at, expires_at = excluded.expires_at
                where cached_token.issued_at <= excluded.issued_at
            ), last_issued as (
+               -- (A Restricted Data Token, which has a resource set, is not an access token.)
                update seller set last_token_issued_at = $7
-               where id = $3 and (select current from fence)
+               where id = $3 and $28::text is null and (select current from fence)
            ), released as (
                update exchange_lease set expires_at = now(), generation = generation + 1
                where cache_key = $13 and lease_id = $19
@@ -279,18 +282,18 @@ pub async fn record_exchange(
         issue.grant_type,
         issue.scope,
         issue.issued_at,
-        expires_at,
+        token.expires_at,
         issue.lwa_latency_ms,
         issue.token_fingerprint,
         issue.api_key_id,
         issue.request_id,
-        cache_key,
-        sealed_token,
+        token.cache_key,
+        token.sealed_token,
         issue.client_secret,
         fence.sealed_client_secret,
         fence.sealed_previous_client_secret,
         fence.sealed_refresh_token,
-        lease_id,
+        token.lease_id,
         delivery.map(|d| d.id),
         delivery.map(|d| d.api_key_id),
         delivery.map(|d| d.source),
@@ -299,10 +302,11 @@ pub async fn record_exchange(
         delivery.map(|d| d.request_id.as_str()),
         delivery.map(|d| d.client_ip.as_str()),
         delivery.map(|d| d.kind),
+        issue.resource_set_fingerprint,
     )
     .fetch_one(conn)
     .await?;
-    Ok(ExchangeRecorded {
+    Ok(TokenRecorded {
         current: recorded.current,
         delivered: recorded.delivered,
     })

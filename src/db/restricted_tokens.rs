@@ -1,13 +1,13 @@
 //! Restricted Data Tokens: stored sealed in `cached_token` like access tokens, under a cache key
 //! of the seller and the canonical resource set (so they go with the seller: a replaced refresh
 //! token or a deleted seller takes them along), and recorded in `token_issue` with the resource
-//! set's fingerprint.
+//! set's fingerprint. They are recorded as access tokens are, by `cached_tokens::record_token`
+//! and `token_trail::insert_token_issue`.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::token_trail::NewTokenIssue;
 use crate::domain::{ApplicationStatus, SellerStatus};
 
 /// What a Tokens API call for a seller needs, with the token stored under `cache_key`, if any.
@@ -27,6 +27,8 @@ pub struct RestrictedGrantRow {
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
+    /// The generation of the cache key's lease, read with the stored token (see `leases`).
+    pub lease_generation: Option<i64>,
 }
 
 pub async fn load_restricted_grant(
@@ -43,11 +45,13 @@ pub async fn load_restricted_grant(
                   s.refresh_token as sealed_refresh_token,
                   a.client_secret as sealed_client_secret,
                   c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
-                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?"
+                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?",
+                  l.generation as "lease_generation?"
            from seller s
            join tenant t on t.id = s.tenant_id
            join application a on a.id = s.application_id and a.tenant_id = s.tenant_id
            left join cached_token c on c.cache_key = $3 and c.seller_id = s.id
+           left join exchange_lease l on l.cache_key = $3
            where s.tenant_id = $1 and s.id = $2"#,
         tenant_id,
         seller_id,
@@ -55,88 +59,4 @@ pub async fn load_restricted_grant(
     )
     .fetch_optional(conn)
     .await
-}
-
-/// Records a Restricted Data Token the Tokens API just issued, in one statement: its
-/// `token_issue` row (with the resource set's fingerprint) and the sealed token in
-/// `cached_token` under `cache_key` (unless a newer one is there already).
-pub async fn record_issued_restricted_token(
-    conn: &mut PgConnection,
-    issue: &NewTokenIssue<'_>,
-    resource_set_fingerprint: &str,
-    cache_key: Uuid,
-    sealed_token: &[u8],
-    expires_at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "with issue as (
-             insert into token_issue (id, tenant_id, seller_id, application_id, grant_type,
-                                      outcome, issued_at, expires_at, lwa_latency_ms,
-                                      token_fingerprint, api_key_id, request_id,
-                                      resource_set_fingerprint)
-             values ($1, $2, $3, $4, $5, 'issued', $6, $7, $8, $9, $10, $11, $12)
-         )
-         insert into cached_token (cache_key, tenant_id, application_id, seller_id,
-                                   sealed_token, issue_id, issued_at, expires_at)
-         values ($13, $2, $4, $3, $14, $1, $6, $7)
-         on conflict (cache_key) do update
-         set sealed_token = excluded.sealed_token, issue_id = excluded.issue_id,
-             issued_at = excluded.issued_at, expires_at = excluded.expires_at
-         where cached_token.issued_at <= excluded.issued_at",
-        issue.id,
-        issue.tenant_id,
-        issue.seller_id,
-        issue.application_id,
-        issue.grant_type,
-        issue.issued_at,
-        expires_at,
-        issue.lwa_latency_ms,
-        issue.token_fingerprint,
-        issue.api_key_id,
-        issue.request_id,
-        resource_set_fingerprint,
-        cache_key,
-        sealed_token
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Records a Tokens API call whose token is not kept: a failure (`error_code` set), or a token
-/// minted for credentials replaced meanwhile.
-pub async fn insert_restricted_issue(
-    conn: &mut PgConnection,
-    issue: &NewTokenIssue<'_>,
-    resource_set_fingerprint: &str,
-) -> Result<(), sqlx::Error> {
-    let outcome = if issue.error_code.is_none() {
-        "issued"
-    } else {
-        "lwa_error"
-    };
-    sqlx::query!(
-        "insert into token_issue (id, tenant_id, seller_id, application_id, grant_type, outcome,
-                                  error_code, issued_at, expires_at, lwa_latency_ms,
-                                  token_fingerprint, api_key_id, request_id,
-                                  resource_set_fingerprint)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        issue.id,
-        issue.tenant_id,
-        issue.seller_id,
-        issue.application_id,
-        issue.grant_type,
-        outcome,
-        issue.error_code,
-        issue.issued_at,
-        issue.expires_at,
-        issue.lwa_latency_ms,
-        issue.token_fingerprint,
-        issue.api_key_id,
-        issue.request_id,
-        resource_set_fingerprint
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -47,6 +47,8 @@ pub struct NewTokenIssue<'a> {
     pub request_id: &'a str,
     /// Which of the application's secrets was used: `current` or `previous`.
     pub client_secret: Option<&'a str>,
+    /// For a Restricted Data Token: the fingerprint of the resource set it was asked for.
+    pub resource_set_fingerprint: Option<&'a str>,
 }
 
 pub async fn insert_token_issue(
@@ -61,8 +63,9 @@ pub async fn insert_token_issue(
     sqlx::query!(
         "insert into token_issue (id, tenant_id, seller_id, application_id, grant_type, scope,
                                   outcome, error_code, issued_at, expires_at, lwa_latency_ms,
-                                  token_fingerprint, api_key_id, request_id, client_secret)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                                  token_fingerprint, api_key_id, request_id, client_secret,
+                                  resource_set_fingerprint)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         issue.id,
         issue.tenant_id,
         issue.seller_id,
@@ -77,7 +80,8 @@ pub async fn insert_token_issue(
         issue.token_fingerprint,
         issue.api_key_id,
         issue.request_id,
-        issue.client_secret
+        issue.client_secret,
+        issue.resource_set_fingerprint
     )
     .execute(conn)
     .await?;

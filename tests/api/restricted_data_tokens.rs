@@ -1,12 +1,16 @@
 //! `POST /v1/sellers/{id}/restricted-data-token`: Restricted Data Tokens from the Tokens API,
 //! cached per seller and canonical resource set, single flight across replicas, audited.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use spvault::emulator::Behaviour;
+use uuid::Uuid;
 
 use crate::helpers::{
-    error_fields, expect_problem, expect_status, spawn_app, spawn_app_with, Key, TestApp, World,
+    error_fields, expect_problem, expect_status, refresh_token, spawn_app, spawn_app_with, Key,
+    TestApp, World,
 };
 
 const ADDRESS: &str = "/orders/v0/orders/902-1845936-5435065/address";
@@ -442,6 +446,128 @@ async fn callers_without_the_tokens_scope_or_of_another_tenant_get_nothing() {
     let response = rdt(&app, &world.tokens, &world.seller_id, &address_set()).await;
     expect_problem(response, StatusCode::FORBIDDEN, "tenant_disabled").await;
     assert_eq!(app.lwa.tokens_api_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_rdt_minted_while_the_refresh_token_was_replaced_is_never_stored_nor_handed_out() {
+    // A vault that waits for a slow Tokens API (the tests' default gives up after 500 ms).
+    let app = spawn_app_with(|settings| {
+        settings.lwa_request_timeout_ms = 5_000;
+        settings.lwa_retry_budget_ms = 5_000;
+    })
+    .await;
+    let world = app.world("acme").await;
+    let seller_id = Uuid::parse_str(&world.seller_id).unwrap();
+    // The seller's access token first: only the Tokens API call below is in flight.
+    expect_status(
+        app.access_token(&world.tokens, &world.seller_id, None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    app.lwa.set_behaviour(Behaviour {
+        latency_ms: Some(1_000),
+        ..Behaviour::default()
+    });
+    let fetch = {
+        let (app, key, seller) = (app.clone(), world.tokens.clone(), world.seller_id.clone());
+        tokio::spawn(async move { rdt(&app, &key, &seller, &address_set()).await })
+    };
+    // At the Tokens API with an access token of the old refresh token.
+    let mut polls = 0;
+    while app.lwa.tokens_api_calls() == 0 {
+        polls += 1;
+        assert!(polls < 750, "never: the Tokens API call in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let new_token = refresh_token();
+    expect_status(
+        app.put(
+            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
+            &world.admin.key,
+            &json!({"refresh_token": new_token}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    // The caller gets an RDT minted with the new refresh token's access token, and that is what
+    // is stored; the first call is on record, its RDT nowhere else.
+    let delivered = expect_status(fetch.await.unwrap(), StatusCode::OK).await;
+    assert_eq!(delivered["source"], "sp_api");
+    assert_eq!(app.lwa.tokens_api_calls(), 2);
+    assert_eq!(app.lwa.exchanges_for(&new_token), 1);
+    let stored: Vec<Uuid> = sqlx::query_scalar(
+        "select issue_id from cached_token where seller_id = $1 and cache_key <> $1",
+    )
+    .bind(seller_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        [Uuid::parse_str(delivered["issue_id"].as_str().unwrap()).unwrap()]
+    );
+    let issued: Vec<Uuid> = sqlx::query_scalar(
+        "select id from token_issue
+         where seller_id = $1 and grant_type = 'restricted_data_token' and outcome = 'issued'
+         order by id",
+    )
+    .bind(seller_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(issued.len(), 2, "both calls are on record");
+    assert_eq!(issued[1], stored[0]);
+    let delivered_issues: Vec<Uuid> = sqlx::query_scalar(
+        "select issue_id from token_delivery where seller_id = $1 and kind = 'restricted_data_token'",
+    )
+    .bind(seller_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(delivered_issues, [issued[1]]);
+}
+
+#[tokio::test]
+async fn an_rdt_whose_delivery_cannot_be_written_is_stored_but_does_not_leave() {
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    // The seller's access token first (its exchange records no delivery, but the same statement).
+    expect_status(
+        app.access_token(&world.tokens, &world.seller_id, None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    sqlx::query("alter table token_delivery rename to token_delivery_away")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = rdt(&app, &world.tokens, &world.seller_id, &address_set()).await;
+    let body = expect_problem(response, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(!body.to_string().contains("Atz.sprdt|"));
+    sqlx::query("alter table token_delivery_away rename to token_delivery")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // It was kept, with its issue: the next caller gets it, recorded, without another call.
+    let served = rdt_ok(&app, &world, &address_set()).await;
+    assert_eq!(served["source"], "cache");
+    assert_eq!(app.lwa.tokens_api_calls(), 1);
+    let (stored, fingerprint): (Uuid, Option<String>) = sqlx::query_as(
+        "select c.issue_id, i.resource_set_fingerprint
+         from cached_token c join token_issue i on i.id = c.issue_id
+         where c.seller_id = $1 and c.cache_key <> $1",
+    )
+    .bind(Uuid::parse_str(&world.seller_id).unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(served["issue_id"], stored.to_string());
+    assert_eq!(fingerprint.map(|f| f.len()), Some(32));
 }
 
 #[tokio::test]

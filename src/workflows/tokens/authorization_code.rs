@@ -77,6 +77,7 @@ impl CodeExchange {
                 request_id: record.request_id,
                 // The code is exchanged with the application's current secret.
                 client_secret: Some("current"),
+                resource_set_fingerprint: None,
             };
             match &attempt.result {
                 Ok(token) => {

@@ -11,7 +11,9 @@
 //!    are locked `for share`, so a replacement commits wholly before or after this check, never
 //!    between it and the commit), record every attempt, and only if the credentials are still
 //!    current store the token and remember LWA's verdict; record the delivery; give the lease
-//!    back. An exchange that got a token on its first attempt does all of it in one statement.
+//!    back. An exchange that got a token on its first attempt does all of it in one statement
+//!    ([`record_new_token`], which a Tokens API call for a Restricted Data Token shares: see
+//!    `restricted::mint`).
 //!
 //! When LWA answers `invalid_client` to the application's current secret and it has a previous
 //! one that has not expired (kept after a rotation, see `workflows::credentials`), the exchange
@@ -30,7 +32,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -38,7 +40,7 @@ use super::cache::CachedToken;
 use super::subject::{Requester, Source, Subject, Verdict, Want};
 use crate::amazon::lwa_client::{Attempt, Failure, Grant, LwaClient};
 use crate::crypto::{DataKey, Place};
-use crate::db::cached_tokens::{self as store, CachedTokenRow, ExchangeRecorded, Fence};
+use crate::db::cached_tokens::{self as store, CachedTokenRow, Fence, NewToken};
 use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
 use crate::db::{self, leases};
 use crate::domain::{ApplicationStatus, CredentialKind, SellerStatus};
@@ -397,6 +399,7 @@ impl Recording<'_> {
             api_key_id: self.who.api_key_id,
             request_id: &self.who.request_id,
             client_secret: Some(secret_used.as_str()),
+            resource_set_fingerprint: None,
         }
     }
 }
@@ -441,10 +444,7 @@ async fn record_failure(
     Ok(exchanged)
 }
 
-/// Records the attempt that got a token, in one statement (`db::cached_tokens::record_exchange`):
-/// its issue, and only if the credentials used are still current the sealed token and, for a
-/// caller, its delivery; the lease is given back. If the delivery cannot be written, the rest is
-/// recorded without it and the token does not leave.
+/// Records the attempt that got a token (see [`record_new_token`]).
 async fn record_token(
     pool: &PgPool,
     recording: &Recording<'_>,
@@ -482,57 +482,85 @@ async fn record_token(
     let delivery = recording
         .deliver
         .then(|| delivery_row(who, subject, &token, Source::Lwa));
-    let recorded = store::record_exchange(
+    let recorded = record_new_token(
         pool,
-        &recording.fence,
-        &issue,
-        subject.cache_key(),
-        &sealed,
-        expires_at,
-        recording.lease_id,
-        delivery.as_ref(),
+        &NewToken {
+            fence: recording.fence,
+            issue,
+            cache_key: subject.cache_key(),
+            sealed_token: &sealed,
+            expires_at,
+            lease_id: recording.lease_id,
+            delivery: delivery.as_ref(),
+        },
     )
-    .await;
-    let (recorded, delivery) = match recorded {
-        Ok(recorded) if recorded.delivered || delivery.is_none() => (recorded, Ok(())),
-        // Disabled since the credentials were read: the token is kept, but does not leave.
-        Ok(recorded) => (recorded, Err(Error::TenantDisabled)),
-        Err(err) if delivery.is_some() && db::violated_foreign_key(&err).is_none() => {
-            tracing::error!(error = %err, "could not write a delivery record");
-            let current = record_undelivered(pool, recording, issue, &sealed, expires_at).await?;
-            let recorded = ExchangeRecorded {
-                current,
-                delivered: false,
-            };
-            (recorded, Err(Error::RecordUnwritten(err.to_string())))
-        }
-        Err(err) => return Err(err.into()),
-    };
+    .await?;
     if !recorded.current {
         return Ok(Exchanged::Superseded);
     }
-    Ok(Exchanged::Issued { token, delivery })
+    Ok(Exchanged::Issued {
+        token,
+        delivery: recorded.delivery,
+    })
 }
 
-/// Records a token's exchange as [`record_token`] does, without a delivery (whose table is out of
+/// What [`record_new_token`] did.
+pub(super) struct Recorded {
+    /// The credentials used were still current: the token is stored.
+    pub(super) current: bool,
+    /// Whether the token may leave: its delivery is recorded (or it goes to no caller).
+    pub(super) delivery: Result<(), Error>,
+}
+
+/// Records a new token (an access token, or a Restricted Data Token: see `restricted::mint`) in
+/// one statement (`db::cached_tokens::record_token`): its issue, and only if the credentials
+/// used are still current the sealed token and, for a caller, its delivery; the lease is given
+/// back. If the delivery cannot be written, the rest is recorded without it and the token does
+/// not leave.
+pub(super) async fn record_new_token(
+    pool: &PgPool,
+    token: &NewToken<'_>,
+) -> Result<Recorded, Error> {
+    match store::record_token(pool, token).await {
+        Ok(recorded) if recorded.delivered || token.delivery.is_none() => Ok(Recorded {
+            current: recorded.current,
+            delivery: Ok(()),
+        }),
+        // Disabled since the credentials were read: the token is kept, but does not leave.
+        Ok(recorded) => Ok(Recorded {
+            current: recorded.current,
+            delivery: Err(Error::TenantDisabled),
+        }),
+        Err(err) if token.delivery.is_some() && db::violated_foreign_key(&err).is_none() => {
+            tracing::error!(error = %err, "could not write a delivery record");
+            Ok(Recorded {
+                current: record_undelivered(pool, token).await?,
+                delivery: Err(Error::RecordUnwritten(err.to_string())),
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Records a new token as [`record_new_token`] does, without a delivery (whose table is out of
 /// reach), in a transaction of the statements that do not touch it. Whether the credentials used
 /// were still current (and so the token stored).
-async fn record_undelivered(
-    pool: &PgPool,
-    recording: &Recording<'_>,
-    issue: NewTokenIssue<'_>,
-    sealed: &[u8],
-    expires_at: DateTime<Utc>,
-) -> Result<bool, Error> {
-    let key = recording.subject.cache_key();
+async fn record_undelivered(pool: &PgPool, token: &NewToken<'_>) -> Result<bool, Error> {
     let mut tx = pool.begin().await?;
-    let current = store::credentials_still_current(&mut tx, &recording.fence).await?;
+    let current = store::credentials_still_current(&mut tx, &token.fence).await?;
     if current {
-        store::record_issued_token(&mut tx, &issue, key, sealed, expires_at).await?;
+        store::record_issued_token(
+            &mut tx,
+            &token.issue,
+            token.cache_key,
+            token.sealed_token,
+            token.expires_at,
+        )
+        .await?;
     } else {
-        token_trail::insert_token_issue(&mut *tx, issue).await?;
+        token_trail::insert_token_issue(&mut *tx, token.issue).await?;
     }
-    leases::release_lease(&mut *tx, key, recording.lease_id).await?;
+    leases::release_lease(&mut *tx, token.cache_key, token.lease_id).await?;
     tx.commit().await?;
     Ok(current)
 }
@@ -550,31 +578,6 @@ async fn remember(conn: &mut PgConnection, verdict: &Verdict) -> Result<(), sqlx
             invalidation::announce(conn, Invalidation::Application(application_id)).await
         }
         Verdict::Refused(_) => Ok(()),
-    }
-}
-
-/// Records a delivery in `conn`'s transaction, under a savepoint: if the row cannot be written,
-/// the token is not delivered, but the rest of the transaction (the issue's record) still
-/// commits. A tenant disabled since the credentials were read gets no token either.
-pub(super) async fn record_delivery(
-    conn: &mut PgConnection,
-    row: &NewTokenDelivery,
-) -> Result<Result<(), Error>, sqlx::Error> {
-    let mut savepoint = conn.begin().await?;
-    match token_trail::insert_token_delivery(&mut savepoint, row).await {
-        Ok(written) => {
-            savepoint.commit().await?;
-            Ok(if written {
-                Ok(())
-            } else {
-                Err(Error::TenantDisabled)
-            })
-        }
-        Err(err) => {
-            savepoint.rollback().await?;
-            tracing::error!(error = %err, "could not write a delivery record");
-            Ok(Err(Error::RecordUnwritten(err.to_string())))
-        }
     }
 }
 

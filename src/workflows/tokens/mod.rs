@@ -9,7 +9,8 @@
 //! - `cache`    — tokens in memory, invalidated with the rest of the replica's caches
 //! - `subject`  — the types all of them share: whose token, who asks, what for, LWA's verdicts
 //! - `restricted` — Restricted Data Tokens from SP-API's Tokens API, by the same rules and
-//!   mechanisms (cache, flights, leases, fenced commit, deliveries), per seller and resource set
+//!   mechanisms (cache, flights, leases, fenced commit, deliveries), per seller and resource set;
+//!   its `mint` is one Tokens API call in the shape of `exchange`, with its pieces
 //! - `authorization_code` — a seller's consent exchanged for its refresh token (onboarding), and
 //!   its records
 

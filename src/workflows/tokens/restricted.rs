@@ -6,9 +6,10 @@
 //!   `cached_token`, handed out while they have more than `max(min_ttl_seconds, refresh skew)`
 //!   left, refreshed in the background inside the refresh-ahead window;
 //! - one Tokens API call at a time per seller and set: this process's flight, then the lease of
-//!   `db::leases` across replicas, the call made holding no connection;
-//! - the commit fenced like an exchange's (`credentials_still_current`): an RDT minted while the
-//!   seller's refresh token was replaced is recorded but never stored;
+//!   `db::leases` across replicas, the call made holding no connection ([`mint`], in the shape
+//!   of an exchange at LWA and with its pieces);
+//! - the commit fenced like an exchange's: an RDT minted while the seller's refresh token was
+//!   replaced is recorded but never stored;
 //! - every call a `token_issue` (`grant_type: "restricted_data_token"`, with the resource set's
 //!   fingerprint), every RDT handed out a delivery (`kind: "restricted_data_token"`), durable
 //!   before it is returned;
@@ -20,45 +21,33 @@
 //! are paced at Amazon's rate (1 a second, bursts of 10) in this process: callers queue for a
 //! bounded time instead of hammering, and a seller's queue never holds a slot other sellers need.
 
-use std::num::NonZeroU32;
+mod mint;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::DefaultDirectRateLimiter;
 use moka::sync::Cache;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use self::mint::{delivery_row, Job, Minted, Seen, Target, LONGEST_QUEUE};
 use super::broker::{Broker, RefreshPolicy};
 use super::cache::{CachedToken, Generation, TokenCache};
-use super::exchange::record_delivery;
+use super::exchange::usable;
 use super::subject::{Requester, Source, Subject, Via, Want};
-use crate::amazon::sp_api::{SpApiClient, SpApiFailure};
-use crate::amazon::tokens_api::{refused_access_token, TokensApiCall};
-use crate::db::cached_tokens::{credentials_still_current, CachedTokenRow, Fence};
-use crate::db::leases;
-use crate::db::restricted_tokens::{self as store, RestrictedGrantRow};
-use crate::db::token_trail::{NewTokenDelivery, NewTokenIssue};
-use crate::domain::{ApplicationStatus, CredentialKind, Region, ResourceSet, SellerStatus};
+use crate::amazon::sp_api::SpApiClient;
+use crate::db::cached_tokens::CachedTokenRow;
+use crate::domain::{CredentialKind, ResourceSet};
 use crate::keystore::{places, KeyStore, SecretError};
 use crate::metrics;
 use crate::workflows::trail::deliveries::{DeliveryError, DeliveryWriter};
 use crate::workflows::Error;
 
-/// The grant type of a Tokens API call in the trail.
-pub const RESTRICTED_DATA_TOKEN_GRANT: &str = "restricted_data_token";
-/// The `kind` of a delivery of a Restricted Data Token.
-const KIND: &str = "restricted_data_token";
-
-/// Amazon's usage plan of `createRestrictedDataToken`: per seller, 1 a second, bursts of 10.
-const TOKENS_API_PER_SECOND: u32 = 1;
-const TOKENS_API_BURST: u32 = 10;
-/// The longest a caller queues for its seller's turn at the Tokens API before `429`.
-const LONGEST_QUEUE: Duration = Duration::from_secs(10);
+pub use self::mint::RESTRICTED_DATA_TOKEN_GRANT;
 
 const FIRST_WAIT: Duration = Duration::from_millis(10);
 const LONGEST_WAIT: Duration = Duration::from_millis(200);
@@ -101,42 +90,6 @@ struct Inner {
     skew_seconds: i64,
     ahead_seconds: i64,
     lease: Duration,
-}
-
-/// What a seller's RDT request is about: the seller, the set and its cache key.
-#[derive(Clone, Copy)]
-struct Target<'a> {
-    seller_id: Uuid,
-    set: &'a ResourceSet,
-    key: Uuid,
-}
-
-/// The seller as read, with its stored RDT for the target.
-struct Seen {
-    grant: RestrictedGrantRow,
-    region: Region,
-    stored: Option<CachedTokenRow>,
-}
-
-/// How one attempt at the Tokens API ended (all of it committed).
-enum Minted {
-    /// Another replica holds the lease: its call is in flight.
-    Busy,
-    /// Another replica stored a usable RDT meanwhile.
-    Stored(Seen, CachedTokenRow),
-    Issued {
-        token: CachedToken,
-        delivery: Result<(), Error>,
-    },
-    /// The seller's credentials changed while Amazon answered: recorded, not kept.
-    Superseded,
-    /// Amazon refused the access token: a fresh one may do.
-    StaleAccessToken,
-    Refused {
-        status: u16,
-        errors: Vec<crate::amazon::sp_api::SpApiError>,
-    },
-    Unavailable(String),
 }
 
 impl RestrictedDataTokens {
@@ -248,10 +201,7 @@ impl RestrictedDataTokens {
     }
 
     fn usable(&self, stored: &CachedTokenRow, want: Want, requested_at: DateTime<Utc>) -> bool {
-        if want.force_refresh {
-            return stored.issued_at >= requested_at;
-        }
-        (stored.expires_at - Utc::now()).num_seconds() > self.threshold(want)
+        usable(stored, want, requested_at, self.threshold(want))
     }
 
     /// The RDT from `cached_token`, or else from the Tokens API. The caller holds the flight.
@@ -268,7 +218,7 @@ impl RestrictedDataTokens {
         let mut refreshed_access_token = false;
         loop {
             let read_at = self.0.cache.generation();
-            let seen = self.seen(who, target).await?;
+            let seen = mint::read(&self.0.pool, who, target).await?;
             if let Some(stored) = seen
                 .stored
                 .as_ref()
@@ -285,6 +235,7 @@ impl RestrictedDataTokens {
                 .mint(
                     who,
                     target,
+                    &seen,
                     want,
                     requested_at,
                     deliver,
@@ -326,53 +277,14 @@ impl RestrictedDataTokens {
         }
     }
 
-    /// The seller and its stored RDT, if the requester may have one.
-    async fn seen(&self, who: &Requester, target: Target<'_>) -> Result<Seen, Error> {
-        let grant =
-            store::load_restricted_grant(&self.0.pool, who.tenant_id, target.seller_id, target.key)
-                .await?
-                .ok_or_else(|| Error::not_found(format_args!("seller {}", target.seller_id)))?;
-        if grant.tenant_disabled {
-            return Err(Error::TenantDisabled);
-        }
-        if grant.seller_status == SellerStatus::AuthorizationRevoked {
-            return Err(Error::SellerRevoked);
-        }
-        if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
-            return Err(Error::ClientRejected);
-        }
-        let region = Region::parse(&grant.region)
-            .map_err(|err| anyhow::anyhow!("a stored seller's region: {err}"))?;
-        let stored = match (
-            grant.cached_token.clone(),
-            grant.cached_issue_id,
-            grant.cached_issued_at,
-            grant.cached_expires_at,
-        ) {
-            (Some(sealed_token), Some(issue_id), Some(issued_at), Some(expires_at)) => {
-                Some(CachedTokenRow {
-                    sealed_token,
-                    issue_id,
-                    issued_at,
-                    expires_at,
-                })
-            }
-            _ => None,
-        };
-        Ok(Seen {
-            grant,
-            region,
-            stored,
-        })
-    }
-
-    /// One attempt at the Tokens API: the seller's access token (holding nothing), the lease,
-    /// the seller's turn, a slot of this process; then the call, holding no connection, and the
-    /// fenced commit of its records.
+    /// One call of the Tokens API ([`mint`]), after `seen` was read: first the seller's access
+    /// token (holding nothing: no lease, no slot, no turn).
+    #[allow(clippy::too_many_arguments)]
     async fn mint(
         &self,
         who: &Requester,
         target: Target<'_>,
+        seen: &Seen,
         want: Want,
         requested_at: DateTime<Utc>,
         deliver: bool,
@@ -381,178 +293,28 @@ impl RestrictedDataTokens {
         let access = self
             .access_token(who, target.seller_id, Want::default())
             .await?;
-        let lease_id = Uuid::new_v4();
-        let taken = leases::take_lease(
-            &self.0.pool,
-            target.key,
-            who.tenant_id,
-            lease_id,
-            self.0.lease,
-        )
-        .await?;
-        if taken.is_none() {
-            return Ok(Minted::Busy);
-        }
-        let call = Call {
+        let pace = self
+            .0
+            .paces
+            .get_with(target.seller_id, || Arc::new(mint::pace()));
+        mint::run(Job {
+            pool: &self.0.pool,
+            sp_api: &self.0.sp_api,
+            keystore: &self.0.keystore,
+            slots: self.0.broker.exchange_slots(),
+            pace: &pace,
             who,
             target,
+            seen,
+            access_token: &access.access_token,
             want,
             requested_at,
+            threshold: self.threshold(want),
+            lease: self.0.lease,
             deliver,
             retry_allowed,
-            access_token: &access.access_token,
-        };
-        let result = self.holding_the_lease(&call, lease_id).await;
-        if result.is_err() {
-            let _ = leases::release_lease(&self.0.pool, target.key, lease_id).await;
-        }
-        result
-    }
-
-    async fn holding_the_lease(&self, call: &Call<'_>, lease_id: Uuid) -> Result<Minted, Error> {
-        let Call {
-            who,
-            target,
-            want,
-            requested_at,
-            ..
-        } = *call;
-        let seen = self.seen(who, target).await?;
-        if let Some(stored) = seen
-            .stored
-            .clone()
-            .filter(|s| self.usable(s, want, requested_at))
-        {
-            leases::release_lease(&self.0.pool, target.key, lease_id).await?;
-            return Ok(Minted::Stored(seen, stored));
-        }
-        // The seller's turn first (the lease lasts long enough for the longest queue), then a
-        // slot: a seller's queue holds none of the slots other sellers' calls need.
-        self.take_turn(target.seller_id).await?;
-        let _slot = self
-            .0
-            .broker
-            .exchange_slots()
-            .acquire()
-            .await
-            .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
-        let data_key = self
-            .0
-            .keystore
-            .data_key(who.tenant_id)
-            .await
-            .map_err(|err| match err {
-                SecretError::NoDataKey => {
-                    Error::not_found(format_args!("seller {}", target.seller_id))
-                }
-                err => Error::secret(err, CredentialKind::AccessToken),
-            })?;
-        // No connection is held while Amazon answers.
-        let base = self.0.sp_api.base_url(seen.region, seen.grant.sandbox);
-        let answer = self
-            .0
-            .sp_api
-            .create_restricted_data_token(base, call.access_token, &target.set.tokens_api_body())
-            .await;
-
-        let mut tx = self.0.pool.begin().await?;
-        let fence = Fence {
-            seller_id: Some(target.seller_id),
-            application_id: seen.grant.application_id,
-            sealed_refresh_token: Some(&seen.grant.sealed_refresh_token),
-            sealed_client_secret: &seen.grant.sealed_client_secret,
-            sealed_previous_client_secret: None,
-        };
-        let current = credentials_still_current(&mut tx, &fence).await?;
-        let minted = self
-            .record(&mut tx, call, &seen, &data_key, answer, current)
-            .await?;
-        leases::release_lease(&mut *tx, target.key, lease_id).await?;
-        tx.commit().await?;
-        Ok(minted)
-    }
-
-    /// Records the call (and, if the seller's credentials are still current, its token and
-    /// delivery) in `conn`'s transaction.
-    async fn record(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        call: &Call<'_>,
-        seen: &Seen,
-        data_key: &crate::crypto::DataKey,
-        answer: TokensApiCall,
-        current: bool,
-    ) -> Result<Minted, Error> {
-        let (who, target) = (call.who, call.target);
-        let set_fingerprint = crate::crypto::public_digest(target.set.canonical().as_bytes());
-        let mut issue = NewTokenIssue {
-            id: Uuid::now_v7(),
-            tenant_id: who.tenant_id,
-            seller_id: Some(target.seller_id),
-            application_id: seen.grant.application_id,
-            grant_type: RESTRICTED_DATA_TOKEN_GRANT,
-            scope: None,
-            error_code: None,
-            issued_at: answer.started_at,
-            expires_at: None,
-            lwa_latency_ms: answer.latency_ms(),
-            token_fingerprint: None,
-            api_key_id: who.api_key_id,
-            request_id: &who.request_id,
-            client_secret: None,
-        };
-        let rdt = match answer.result {
-            Ok(rdt) => rdt,
-            Err(failure) => {
-                let code = failure_code(&failure);
-                issue.error_code = Some(&code);
-                store::insert_restricted_issue(conn, &issue, &set_fingerprint).await?;
-                return Ok(match failure {
-                    f if call.retry_allowed && refused_access_token(&f) => Minted::StaleAccessToken,
-                    SpApiFailure::Refused { status, errors } => Minted::Refused { status, errors },
-                    SpApiFailure::Unavailable(why) => Minted::Unavailable(why),
-                });
-            }
-        };
-        let fingerprint = data_key.token_fingerprint(rdt.token.expose_secret());
-        let lifetime = chrono::Duration::seconds(i64::try_from(rdt.expires_in).unwrap_or(3600));
-        let expires_at = answer.started_at + lifetime;
-        issue.expires_at = Some(expires_at);
-        issue.token_fingerprint = Some(&fingerprint);
-        if !current {
-            store::insert_restricted_issue(conn, &issue, &set_fingerprint).await?;
-            return Ok(Minted::Superseded);
-        }
-        let sealed = KeyStore::seal_with(
-            data_key,
-            &places::cached_token(who.tenant_id, target.key),
-            &rdt.token,
-        );
-        store::record_issued_restricted_token(
-            conn,
-            &issue,
-            &set_fingerprint,
-            target.key,
-            &sealed,
-            expires_at,
-        )
-        .await?;
-        let token = CachedToken {
-            tenant_id: who.tenant_id,
-            application_id: seen.grant.application_id,
-            client_id: seen.grant.client_id.clone(),
-            access_token: rdt.token,
-            issue_id: issue.id,
-            issued_at: answer.started_at,
-            expires_at,
-        };
-        let delivery = if call.deliver {
-            let row = delivery_row(who, target, &token, Source::SpApi);
-            record_delivery(conn, &row).await?
-        } else {
-            Ok(())
-        };
-        Ok(Minted::Issued { token, delivery })
+        })
+        .await
     }
 
     /// The seller's access token, for the vault's own use: it never leaves the vault, so no
@@ -580,34 +342,6 @@ impl RestrictedDataTokens {
             force_refresh: true,
         };
         self.access_token(who, seller_id, want).await.map(drop)
-    }
-
-    /// Waits for the seller's turn at the Tokens API (Amazon's rate), for a bounded time.
-    async fn take_turn(&self, seller_id: Uuid) -> Result<(), Error> {
-        let pace = self.0.paces.get_with(seller_id, || {
-            let quota =
-                Quota::per_second(NonZeroU32::new(TOKENS_API_PER_SECOND).expect("a positive rate"))
-                    .allow_burst(NonZeroU32::new(TOKENS_API_BURST).expect("a positive burst"));
-            Arc::new(RateLimiter::direct(quota))
-        });
-        let clock = DefaultClock::default();
-        let queued_since = tokio::time::Instant::now();
-        loop {
-            match pace.check() {
-                Ok(()) => return Ok(()),
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(clock.now());
-                    if queued_since.elapsed() + wait > LONGEST_QUEUE {
-                        return Err(Error::TooSoon {
-                            detail: "too many Restricted Data Tokens were asked for this seller \
-                                     at once; Amazon allows one a second",
-                            retry_after_secs: wait.as_secs().max(1),
-                        });
-                    }
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
     }
 
     /// Amazon could not be reached (or another replica's call did not end): an RDT that has
@@ -681,7 +415,7 @@ impl RestrictedDataTokens {
             return Ok(());
         }
         let read_at = self.0.cache.generation();
-        let seen = self.seen(who, target).await?;
+        let seen = mint::read(&self.0.pool, who, target).await?;
         if let Some(stored) = seen
             .stored
             .as_ref()
@@ -696,6 +430,7 @@ impl RestrictedDataTokens {
                 .mint(
                     who,
                     target,
+                    &seen,
                     want,
                     Utc::now(),
                     false,
@@ -789,30 +524,6 @@ impl RestrictedDataTokens {
     }
 }
 
-/// One Tokens API call to make, holding the lease.
-struct Call<'a> {
-    who: &'a Requester,
-    target: Target<'a>,
-    want: Want,
-    requested_at: DateTime<Utc>,
-    deliver: bool,
-    /// Whether a refused access token may be refreshed and the call made again.
-    retry_allowed: bool,
-    access_token: &'a SecretString,
-}
-
-/// The trail's `error_code` of a failed call: Amazon's first error code, else the status or the
-/// transport failure.
-fn failure_code(failure: &SpApiFailure) -> String {
-    match failure {
-        SpApiFailure::Refused { status, errors } => errors
-            .first()
-            .map(|e| e.code.clone())
-            .unwrap_or_else(|| format!("http_{status}")),
-        SpApiFailure::Unavailable(why) => why.clone(),
-    }
-}
-
 fn delivered(token: &CachedToken, source: Source) -> DeliveredRdt {
     DeliveredRdt {
         restricted_data_token: token.access_token.clone(),
@@ -821,28 +532,5 @@ fn delivered(token: &CachedToken, source: Source) -> DeliveredRdt {
         expires_at: token.expires_at,
         source,
         issue_id: token.issue_id,
-    }
-}
-
-fn delivery_row(
-    who: &Requester,
-    target: Target<'_>,
-    token: &CachedToken,
-    source: Source,
-) -> NewTokenDelivery {
-    NewTokenDelivery {
-        id: Uuid::now_v7(),
-        tenant_id: who.tenant_id,
-        issue_id: token.issue_id,
-        seller_id: Some(target.seller_id),
-        application_id: token.application_id,
-        api_key_id: who.api_key_id.unwrap_or_default(),
-        source: source.as_str(),
-        via: who.via.as_str(),
-        kind: KIND,
-        delivered_at: Utc::now(),
-        request_id: who.request_id.clone(),
-        client_ip: who.client_ip.clone(),
-        proxy: None,
     }
 }
