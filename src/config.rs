@@ -118,7 +118,7 @@ const DEFAULTS: Defaults = Defaults {
     refresh_ahead_seconds: 600,
     max_concurrent_exchanges: 256,
     log: "info",
-    db_max_connections: 32,
+    db_max_connections: 10,
     auth_failure_limit: 20,
     auth_failure_window_seconds: 60,
     auth_max_concurrent_verifications: 64,
