@@ -321,27 +321,17 @@ async fn wave(args: &[String]) -> anyhow::Result<()> {
     let probe_ids = read_ids(&arg(args, "--probe-ids")?)?;
     let client = client();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut probes = JoinSet::new();
-    for worker in 0..4 {
-        let (client, url, key, ids, done) = (
-            client.clone(),
-            url.clone(),
-            probe_key.clone(),
-            probe_ids.clone(),
-            done.clone(),
-        );
-        probes.spawn(async move {
-            let mut latencies = Vec::new();
-            let mut i = worker;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let started = Instant::now();
-                fetch(&client, &url, &key, &ids[i % ids.len()]).await?;
-                latencies.push(started.elapsed());
-                i += 4;
-            }
-            anyhow::Ok(latencies)
-        });
-    }
+    // The probes stand for other tenants' backends: their own thread, runtime and connections,
+    // so that what they measure is the vault, not this tool's queue of the wave's 1,000 tasks.
+    let probes = {
+        let (url, done) = (url.clone(), done.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(probe(&url, &probe_key, &probe_ids, &done))
+        })
+    };
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(ids.len()));
     let started = Instant::now();
     let mut cold = JoinSet::new();
@@ -366,10 +356,9 @@ async fn wave(args: &[String]) -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    while let Some(result) = probes.join_next().await {
-        latencies.extend(result??);
-    }
+    let latencies = probes
+        .join()
+        .map_err(|_| anyhow::anyhow!("the probes' thread panicked"))??;
     println!(
         "{{\"sellers\": {}, \"ok\": {ok}, \"seconds\": {seconds:.3}, \"probe_requests\": {}, \"probe_p99_ms\": {:.2}}}",
         ids.len(),
@@ -377,6 +366,35 @@ async fn wave(args: &[String]) -> anyhow::Result<()> {
         percentile_ms(latencies, 99.0)
     );
     Ok(())
+}
+
+/// Four workers fetching cached tokens of `ids` one after another until `done`: the latencies.
+async fn probe(
+    url: &str,
+    key: &str,
+    ids: &[String],
+    done: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<Vec<Duration>> {
+    let client = client();
+    let workers = (0..4).map(|worker| {
+        let client = &client;
+        async move {
+            let mut latencies = Vec::new();
+            let mut i = worker;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                fetch(client, url, key, &ids[i % ids.len()]).await?;
+                latencies.push(started.elapsed());
+                i += 4;
+            }
+            anyhow::Ok(latencies)
+        }
+    });
+    let mut latencies = Vec::new();
+    for result in futures_util::future::join_all(workers).await {
+        latencies.extend(result?);
+    }
+    Ok(latencies)
 }
 
 async fn busy(args: &[String]) -> anyhow::Result<()> {
