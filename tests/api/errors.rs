@@ -1,4 +1,5 @@
-//! Section 2: every error is problem+json with a stable code.
+//! Every error is problem+json with a stable code: unknown routes and methods, bodies that are not
+//! the request's JSON, field errors, bad ids, limits and cursors.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
