@@ -1,22 +1,18 @@
 //! `POST /v1/sellers/{id}/restricted-data-token` (tenant keys with scope `tokens`): a Restricted
 //! Data Token for the operations that return personal data.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::access_tokens::requester;
+use super::access_tokens::{requester, token_body};
 use super::input::JsonBody;
-use super::revealing;
 use crate::auth::{TenantCaller, TokensScope};
 use crate::domain::{ResourceInput, ResourceSet};
 use crate::error::{ApiError, FieldError};
 use crate::telemetry::RequestId;
-use crate::workflows::tokens::{DeliveredRdt, RestrictedDataTokens, Via, Want};
+use crate::workflows::tokens::{RestrictedDataTokens, Via, Want};
 
 /// One restricted operation.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,37 +59,19 @@ pub struct RestrictedDataTokenRequest {
     force_refresh: Option<bool>,
 }
 
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"restricted_data_token": "Atz.sprdt|IQEBLjAsAhRmHjNgHpi0U-Dme37rR6CuUpSREXAMPLE",
-    "token_type": "bearer", "expires_in": 3412, "expires_at": "2026-11-28T13:00:00Z",
-    "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
-    "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
-pub struct RestrictedDataToken {
-    /// Send it in `x-amz-access-token` to the operations it covers.
-    restricted_data_token: String,
-    token_type: &'static str,
-    /// Seconds of life left.
-    expires_in: i64,
-    expires_at: DateTime<Utc>,
-    issued_at: DateTime<Utc>,
-    /// `cache` or `sp_api`.
-    #[schema(example = "sp_api")]
-    source: &'static str,
-    /// The Tokens API call that minted the token (see `/v1/token-issues`).
-    issue_id: Uuid,
-}
-
-impl RestrictedDataToken {
-    fn from_delivered(delivered: &DeliveredRdt) -> Self {
-        Self {
-            restricted_data_token: delivered.restricted_data_token.expose_secret().to_owned(),
-            token_type: "bearer",
-            expires_in: delivered.expires_in(),
-            expires_at: delivered.expires_at,
-            issued_at: delivered.issued_at,
-            source: delivered.source.as_str(),
-            issue_id: delivered.issue_id,
-        }
+token_body! {
+    #[schema(example = json!({"restricted_data_token": "Atz.sprdt|IQEBLjAsAhRmHjNgHpi0U-Dme37rR6CuUpSREXAMPLE",
+        "token_type": "bearer", "expires_in": 3412, "expires_at": "2026-11-28T13:00:00Z",
+        "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
+        "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
+    pub struct RestrictedDataToken {
+        /// Send it in `x-amz-access-token` to the operations it covers.
+        restricted_data_token,
+        /// `cache` or `sp_api`.
+        #[schema(example = "sp_api")]
+        source,
+        /// The Tokens API call that minted the token (see `/v1/token-issues`).
+        issue_id,
     }
 }
 
@@ -169,5 +147,5 @@ pub async fn restricted_data_token(
     let delivered = workflow
         .restricted_data_token(&who, seller_id, &set, want)
         .await?;
-    Ok(revealing(StatusCode::OK).json(RestrictedDataToken::from_delivered(&delivered)))
+    Ok(RestrictedDataToken::revealed(&delivered))
 }
