@@ -94,6 +94,15 @@ token_body! {
     }
 }
 
+/// `min_ttl_seconds` of a token request: 0 when absent.
+pub(super) fn min_ttl_seconds(value: Option<i64>) -> Result<i64, String> {
+    match value {
+        None => Ok(0),
+        Some(n @ 0..=MAX_MIN_TTL_SECONDS) => Ok(n),
+        Some(_) => Err(format!("must be from 0 to {MAX_MIN_TTL_SECONDS}")),
+    }
+}
+
 pub fn requester(
     caller_tenant: Uuid,
     caller_key: Uuid,
@@ -130,11 +139,7 @@ pub async fn seller_access_token(
 ) -> Result<HttpResponse, ApiError> {
     let seller_id = path.into_inner();
     parse_fields! {
-        min_ttl = "min_ttl_seconds" => match body.min_ttl_seconds {
-            None => Ok(0),
-            Some(n @ 0..=MAX_MIN_TTL_SECONDS) => Ok(n),
-            Some(_) => Err(format!("must be from 0 to {MAX_MIN_TTL_SECONDS}")),
-        },
+        min_ttl = "min_ttl_seconds" => min_ttl_seconds(body.min_ttl_seconds),
     };
     let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
     let want = Want {

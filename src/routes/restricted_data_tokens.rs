@@ -6,8 +6,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::access_tokens::{requester, token_body};
-use super::input::JsonBody;
+use super::access_tokens::{min_ttl_seconds, requester, token_body};
+use super::input::{parse_fields, JsonBody};
 use crate::auth::{TenantCaller, TokensScope};
 use crate::domain::{ResourceInput, ResourceSet};
 use crate::error::{ApiError, FieldError};
@@ -42,14 +42,9 @@ pub struct RestrictedResourceRequest {
 #[serde(deny_unknown_fields)]
 pub struct RestrictedDataTokenRequest {
     /// 1–50 operations the token covers.
-    #[schema(min_items = 1, max_items = 50)]
     restricted_resources: Vec<RestrictedResourceRequest>,
     /// The application the token is for, when it is another than the seller's (a delegation).
-    #[schema(
-        example = "amzn1.sellerapps.app.0bf296b5-36a6-4942-a13e-EXAMPLEfcd28",
-        min_length = 1,
-        max_length = 256
-    )]
+    #[schema(example = "amzn1.sellerapps.app.0bf296b5-36a6-4942-a13e-EXAMPLEfcd28")]
     target_application: Option<String>,
     /// The token must have at least this many seconds left (0–3000); the refresh skew applies
     /// when it is larger.
@@ -124,20 +119,10 @@ pub async fn restricted_data_token(
             data_elements: r.data_elements.as_deref(),
         })
         .collect();
-    let mut errors = Vec::new();
-    let set = ResourceSet::parse(&inputs, body.target_application.as_deref()).map_err(|p| {
-        errors.extend(p.into_iter().map(|(f, m)| FieldError::new(f, m)));
-    });
-    let min_ttl = match body.min_ttl_seconds {
-        None => 0,
-        Some(n @ 0..=3000) => n,
-        Some(_) => {
-            errors.push(FieldError::new("min_ttl_seconds", "must be from 0 to 3000"));
-            0
-        }
-    };
-    let (Ok(set), true) = (set, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
+    parse_fields! {
+        set = .. => ResourceSet::parse(&inputs, body.target_application.as_deref())
+            .map_err(|problems| problems.into_iter().map(|(f, m)| FieldError::new(f, m))),
+        min_ttl = "min_ttl_seconds" => min_ttl_seconds(body.min_ttl_seconds),
     };
     let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
     let want = Want {
