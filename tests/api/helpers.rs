@@ -100,6 +100,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A vault with tenant `name`'s world (`TestApp::world`).
+pub async fn spawn_app_and_world(name: &str) -> (TestApp, World) {
+    let app = spawn_app().await;
+    let world = app.world(name).await;
+    (app, world)
+}
+
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let database = Arc::new(TestDatabase::new());
     let lwa = Arc::new(EmulatorState::lenient());
