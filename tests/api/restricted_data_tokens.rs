@@ -49,6 +49,16 @@ fn tokens_api_fails(app: &TestApp, times: u32, status: Option<u16>) {
     });
 }
 
+/// The tenant's token issues (`/v1/token-issues`).
+async fn token_issues(app: &TestApp, world: &World) -> Vec<Value> {
+    let issues = expect_status(
+        app.get("/v1/token-issues", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    issues["data"].as_array().unwrap().clone()
+}
+
 /// The emulator's `getOrderAddress`, called with `token` as Amazon takes it.
 async fn order_address(app: &TestApp, token: &str) -> StatusCode {
     let base = app.settings.spapi_endpoint.clone().unwrap();
@@ -232,15 +242,9 @@ async fn amazons_refusal_is_409_sp_api_refused_with_its_errors() {
     assert_eq!(problem["errors"][0]["code"], "InvalidInput");
     assert!(!problem["errors"][0]["message"].as_str().unwrap().is_empty());
     // Recorded as a failed call of the Tokens API.
-    let issues = expect_status(
-        app.get("/v1/token-issues", &world.audit.key).await,
-        StatusCode::OK,
-    )
-    .await;
-    let refused = issues["data"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let refused = token_issues(&app, &world)
+        .await
+        .into_iter()
         .find(|i| i["grant_type"] == "restricted_data_token")
         .expect("the call is recorded");
     assert_eq!(refused["outcome"], "lwa_error");
@@ -335,15 +339,9 @@ async fn deliveries_and_issues_record_the_restricted_data_token() {
     let sources: Vec<&str> = rows.iter().map(|d| d["source"].as_str().unwrap()).collect();
     assert_eq!(sources, ["cache", "sp_api"]);
     // The access token it was minted with never left the vault: no delivery of it.
-    let issues = expect_status(
-        app.get("/v1/token-issues", &world.audit.key).await,
-        StatusCode::OK,
-    )
-    .await;
-    let issue = issues["data"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let issue = token_issues(&app, &world)
+        .await
+        .into_iter()
         .find(|i| i["id"] == first["issue_id"])
         .expect("the Tokens API call is an issue");
     assert_eq!(issue["grant_type"], "restricted_data_token");

@@ -72,6 +72,11 @@ async fn create_app(
     .await
 }
 
+/// Another application of the setup's tenant, with credentials of its own and `extra` fields.
+async fn another_app(app: &TestApp, s: &Setup, extra: Value) -> Value {
+    create_app(app, &s.admin, &client_id(), &client_secret(), extra).await
+}
+
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -520,30 +525,19 @@ async fn auto_rotation_asks_once_for_the_applications_due_whichever_replica_runs
     let (app, s) = spawn_with_setup().await;
     let soon = time(Utc::now() + Duration::days(10));
     let later = time(Utc::now() + Duration::days(100));
-    let due = create_app(
+    let due = another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"auto_rotate": true, "client_secret_expires_at": soon}),
     )
     .await;
-    create_app(
+    another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"auto_rotate": true, "client_secret_expires_at": later}),
     )
     .await;
-    create_app(
-        &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
-        json!({"client_secret_expires_at": soon}),
-    )
-    .await;
+    another_app(&app, &s, json!({"client_secret_expires_at": soon})).await;
     let (other, third) = (app.another_instance().await, app.another_instance().await);
 
     let (a, b, c) = tokio::join!(
@@ -567,19 +561,15 @@ async fn auto_rotation_asks_once_for_the_applications_due_whichever_replica_runs
 #[tokio::test]
 async fn the_list_filter_finds_secrets_expiring_within_the_days_asked() {
     let (app, s) = spawn_with_setup().await;
-    let soon = create_app(
+    let soon = another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"client_secret_expires_at": time(Utc::now() + Duration::days(5))}),
     )
     .await;
-    create_app(
+    another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"client_secret_expires_at": time(Utc::now() + Duration::days(50))}),
     )
     .await;
@@ -616,11 +606,9 @@ async fn the_list_filter_finds_secrets_expiring_within_the_days_asked() {
 async fn metrics_count_expiring_and_rejected_secrets() {
     let (app, s) = spawn_with_setup().await;
     for days in [3, 20, 100] {
-        create_app(
+        another_app(
             &app,
-            &s.admin,
-            &client_id(),
-            &client_secret(),
+            &s,
             json!({"client_secret_expires_at": time(Utc::now() + Duration::days(days))}),
         )
         .await;
