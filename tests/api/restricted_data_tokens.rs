@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     error_fields, expect_problem, expect_status, refresh_token, spawn_app, spawn_app_and_world,
-    spawn_app_with, Key, TestApp, World,
+    spawn_app_with, token_issues, Key, TestApp, World,
 };
 
 const ADDRESS: &str = "/orders/v0/orders/902-1845936-5435065/address";
@@ -47,16 +47,6 @@ fn tokens_api_fails(app: &TestApp, times: u32, status: Option<u16>) {
         tokens_api_fail_status: status,
         ..Behaviour::default()
     });
-}
-
-/// The tenant's token issues (`/v1/token-issues`).
-async fn token_issues(app: &TestApp, world: &World) -> Vec<Value> {
-    let issues = expect_status(
-        app.get("/v1/token-issues", &world.audit.key).await,
-        StatusCode::OK,
-    )
-    .await;
-    issues["data"].as_array().unwrap().clone()
 }
 
 /// The emulator's `getOrderAddress`, called with `token` as Amazon takes it.
