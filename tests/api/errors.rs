@@ -47,6 +47,11 @@ async fn a_wrong_method_is_405_problem_json_with_allow() {
             "/v1/sellers/{id}/sp-api/orders/v0/orders",
             "GET, POST, PUT, PATCH, DELETE",
         ),
+        (
+            Method::OPTIONS,
+            "/v1/applications/{id}/sp-api/notifications/v1/destinations",
+            "GET, POST, PUT, PATCH, DELETE",
+        ),
     ] {
         let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
         let response = app
