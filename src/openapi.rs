@@ -283,6 +283,14 @@ mod tests {
                 Some(Rule::List { max_items, .. }) => {
                     assert_eq!(declared["maxItems"], *max_items, "{}", field.property);
                 }
+                Some(Rule::Objects {
+                    min_items,
+                    max_items,
+                }) => {
+                    assert_eq!(declared["minItems"], *min_items, "{}", field.property);
+                    assert_eq!(declared["maxItems"], *max_items, "{}", field.property);
+                    assert!(declared["items"]["$ref"].is_string(), "{}", field.property);
+                }
                 None => {}
             }
             if let Some(note) = field.note {

@@ -8,12 +8,10 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// At most this many resources in one token (Amazon's limit).
-pub const MAX_RESTRICTED_RESOURCES: usize = 50;
+pub use super::rules::{MAX_RESTRICTED_RESOURCES, MAX_TARGET_APPLICATION_CHARS};
+
 /// The longest resource path accepted.
 pub const MAX_RESTRICTED_PATH_CHARS: usize = 512;
-/// The longest `target_application` accepted.
-pub const MAX_TARGET_APPLICATION_CHARS: usize = 256;
 /// The data elements the Orders API can return with a Restricted Data Token.
 pub const DATA_ELEMENTS: [&str; 3] = ["buyerInfo", "buyerTaxInformation", "shippingAddress"];
 /// The HTTP methods of restricted operations.

@@ -41,6 +41,11 @@ pub enum Rule {
         unique: bool,
         item: &'static Rule,
     },
+    /// An array of objects, each described by its own schema (whose fields have their own rules).
+    Objects {
+        min_items: usize,
+        max_items: usize,
+    },
 }
 
 /// Characters that are not controls (Unicode's `Cc`, what `char::is_control` refuses).
@@ -208,8 +213,25 @@ pub const CURSOR: Rule = Rule::Text {
     pattern: Some(r"^[A-Za-z0-9_-]{21}[AQgw]$"),
 };
 
+/// At most this many resources in one Restricted Data Token (Amazon's limit).
+pub const MAX_RESTRICTED_RESOURCES: usize = 50;
+/// `restricted_resources` of a Restricted Data Token request.
+pub const RESTRICTED_RESOURCES: Rule = Rule::Objects {
+    min_items: 1,
+    max_items: MAX_RESTRICTED_RESOURCES,
+};
+
+/// The longest `target_application` accepted.
+pub const MAX_TARGET_APPLICATION_CHARS: usize = 256;
+/// `target_application` of a Restricted Data Token request: printable ASCII.
+pub const TARGET_APPLICATION: Rule = Rule::Text {
+    min_chars: 1,
+    max_chars: MAX_TARGET_APPLICATION_CHARS,
+    pattern: Some(r"^[!-~]*$"),
+};
+
 pub const MAX_MIN_TTL_SECONDS: i64 = 3000;
-/// `min_ttl_seconds` of an access token request.
+/// `min_ttl_seconds` of an access token or Restricted Data Token request.
 pub const MIN_TTL_SECONDS: Rule = Rule::Integer {
     min: 0,
     max: MAX_MIN_TTL_SECONDS,
@@ -236,8 +258,8 @@ mod tests {
     use crate::domain::{
         looks_like_access_token, AmazonState, AuditActor, BrowserUrl, ClientId, ClientSecret,
         Cursor, DisplayName, ExternalId, Limit, LinkLifetime, LinkStatus, MarketplaceIds, Partner,
-        RefreshToken, Region, Scope, Scopes, SellerStatus, SellingPartnerId, SolutionId,
-        TenantName, GRANTLESS_SCOPES,
+        RefreshToken, Region, ResourceInput, ResourceSet, Scope, Scopes, SellerStatus,
+        SellingPartnerId, SolutionId, TenantName, GRANTLESS_SCOPES,
     };
 
     /// Values to try on every text rule: at the bounds, past them, of every kind of character.
@@ -336,7 +358,9 @@ mod tests {
             Rule::Integer { min, max } => {
                 value.parse::<i64>().is_ok_and(|n| (min..=max).contains(&n))
             }
-            Rule::List { .. } => unreachable!("lists are checked item by item"),
+            Rule::List { .. } | Rule::Objects { .. } => {
+                unreachable!("lists are checked item by item")
+            }
         }
     }
 
@@ -386,6 +410,14 @@ mod tests {
         agrees(&SOLUTION_ID, true, |v| SolutionId::parse(v).is_ok());
         agrees(&AMAZON_STATE, true, |v| AmazonState::parse(v).is_ok());
         agrees(&CURSOR, true, |v| Cursor::parse(v).is_ok());
+        agrees(&TARGET_APPLICATION, true, |v| {
+            let resource = ResourceInput {
+                method: "GET",
+                path: "/orders/v0/orders",
+                data_elements: None,
+            };
+            ResourceSet::parse(&[resource], Some(v)).is_ok()
+        });
         // Narrower than the parser on purpose (see `BROWSER_URL`).
         agrees(&BROWSER_URL, false, |v| BrowserUrl::parse(v).is_ok());
     }
@@ -430,6 +462,25 @@ mod tests {
         assert!(Scopes::parse(&scopes(&[])).is_err());
         assert!(Scopes::parse(&scopes(&["admin", "tokens", "audit"])).is_ok());
         assert!(Scopes::parse(&scopes(&["admin", "admin"])).is_err());
+        let resources = |n: usize| {
+            let resource = ResourceInput {
+                method: "GET",
+                path: "/orders/v0/orders",
+                data_elements: None,
+            };
+            vec![resource; n]
+        };
+        let Rule::Objects {
+            min_items,
+            max_items,
+        } = RESTRICTED_RESOURCES
+        else {
+            panic!("restricted resources: objects")
+        };
+        assert!(ResourceSet::parse(&resources(min_items - 1), None).is_err());
+        assert!(ResourceSet::parse(&resources(min_items), None).is_ok());
+        assert!(ResourceSet::parse(&resources(max_items), None).is_ok());
+        assert!(ResourceSet::parse(&resources(max_items + 1), None).is_err());
         let Rule::List {
             min_items: 1,
             max_items: 3,

@@ -124,6 +124,16 @@ pub(super) const FIELDS: &[Field] = &[
     ),
     field(
         "RestrictedDataTokenRequest",
+        "restricted_resources",
+        &rules::RESTRICTED_RESOURCES,
+    ),
+    field(
+        "RestrictedDataTokenRequest",
+        "target_application",
+        &rules::TARGET_APPLICATION,
+    ),
+    field(
+        "RestrictedDataTokenRequest",
         "min_ttl_seconds",
         &rules::MIN_TTL_SECONDS,
     ),
@@ -150,10 +160,6 @@ pub(super) const FREE_FIELDS: &[(&str, &str)] = &[
     ("CreateApplication", "sandbox"),
     ("UpdateApplication", "sandbox"),
     ("RestrictedDataTokenRequest", "force_refresh"),
-    // Their rules are declared on the request types themselves (`routes::restricted_data_tokens`),
-    // beside the parser of `domain::ResourceSet`.
-    ("RestrictedDataTokenRequest", "restricted_resources"),
-    ("RestrictedDataTokenRequest", "target_application"),
 ];
 
 /// Request bodies that are documentation of a protocol the handler parses by itself: the
@@ -442,6 +448,14 @@ fn apply(rule: &Rule, target: &mut Map<String, Value>) {
             let mut items = Map::new();
             apply(item, &mut items);
             target.insert("items".into(), items.into());
+        }
+        Rule::Objects {
+            min_items,
+            max_items,
+        } => {
+            target.insert("type".into(), with_null("array"));
+            target.insert("minItems".into(), min_items.into());
+            target.insert("maxItems".into(), max_items.into());
         }
     }
 }

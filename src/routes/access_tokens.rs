@@ -1,22 +1,18 @@
 //! `POST /v1/sellers/{id}/access-token` and `POST /v1/applications/{id}/grantless-token`
 //! (tenant keys with scope `tokens`).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{parse_fields, JsonBody, OptionalJsonBody};
-use super::revealing;
 use crate::auth::{client_address, TenantCaller, TokensScope};
 use crate::domain::rules::MAX_MIN_TTL_SECONDS;
 use crate::domain::GRANTLESS_SCOPES;
 use crate::error::ApiError;
 use crate::telemetry::RequestId;
-use crate::workflows::tokens::{Broker, Delivered, Requester, Via, Want};
+use crate::workflows::tokens::{Broker, Requester, Via, Want};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,34 +33,73 @@ pub struct GrantlessTokenRequest {
     scope: String,
 }
 
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"access_token": "Atza|IwEBIA…", "token_type": "bearer", "expires_in": 3412,
-    "expires_at": "2026-11-28T13:00:00Z", "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
-    "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
-pub struct AccessToken {
-    access_token: String,
-    token_type: &'static str,
-    /// Seconds of life left.
-    expires_in: i64,
-    expires_at: DateTime<Utc>,
-    issued_at: DateTime<Utc>,
-    /// `cache` or `lwa`.
-    source: &'static str,
-    /// The exchange that minted the token (see `/v1/token-issues`).
-    issue_id: Uuid,
+/// The body of a token handed out, one rendering for every kind of token: the token in a field
+/// named for its kind, then its type, its life, where it came from and the call that minted it.
+/// Each use declares the type (its name, its OpenAPI example) and the documentation of the
+/// fields that differ; `$type::revealed` is the `200` that answers with it.
+macro_rules! token_body {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(#[$token_meta:meta])* $token:ident,
+            $(#[$source_meta:meta])* source,
+            $(#[$issue_meta:meta])* issue_id,
+        }
+    ) => {
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        $(#[$meta])*
+        pub struct $name {
+            $(#[$token_meta])*
+            $token: String,
+            token_type: &'static str,
+            /// Seconds of life left.
+            expires_in: i64,
+            expires_at: chrono::DateTime<chrono::Utc>,
+            issued_at: chrono::DateTime<chrono::Utc>,
+            $(#[$source_meta])*
+            source: &'static str,
+            $(#[$issue_meta])*
+            issue_id: uuid::Uuid,
+        }
+
+        impl $name {
+            /// `200` with the token, kept out of caches.
+            fn revealed(delivered: &$crate::workflows::tokens::Delivered) -> actix_web::HttpResponse {
+                use secrecy::ExposeSecret;
+                $crate::routes::revealing(actix_web::http::StatusCode::OK).json(Self {
+                    $token: delivered.token.expose_secret().to_owned(),
+                    token_type: "bearer",
+                    expires_in: delivered.expires_in(),
+                    expires_at: delivered.expires_at,
+                    issued_at: delivered.issued_at,
+                    source: delivered.source.as_str(),
+                    issue_id: delivered.issue_id,
+                })
+            }
+        }
+    };
+}
+pub(super) use token_body;
+
+token_body! {
+    #[schema(example = json!({"access_token": "Atza|IwEBIA…", "token_type": "bearer", "expires_in": 3412,
+        "expires_at": "2026-11-28T13:00:00Z", "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
+        "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
+    pub struct AccessToken {
+        access_token,
+        /// `cache` or `lwa`.
+        source,
+        /// The exchange that minted the token (see `/v1/token-issues`).
+        issue_id,
+    }
 }
 
-impl AccessToken {
-    fn from_delivered(delivered: &Delivered) -> Self {
-        Self {
-            access_token: delivered.access_token.expose_secret().to_owned(),
-            token_type: "bearer",
-            expires_in: delivered.expires_in(),
-            expires_at: delivered.expires_at,
-            issued_at: delivered.issued_at,
-            source: delivered.source.as_str(),
-            issue_id: delivered.issue_id,
-        }
+/// `min_ttl_seconds` of a token request: 0 when absent.
+pub(super) fn min_ttl_seconds(value: Option<i64>) -> Result<i64, String> {
+    match value {
+        None => Ok(0),
+        Some(n @ 0..=MAX_MIN_TTL_SECONDS) => Ok(n),
+        Some(_) => Err(format!("must be from 0 to {MAX_MIN_TTL_SECONDS}")),
     }
 }
 
@@ -82,10 +117,6 @@ pub fn requester(
         client_ip: client_address(req).to_string(),
         via,
     }
-}
-
-fn no_store(delivered: &Delivered) -> HttpResponse {
-    revealing(StatusCode::OK).json(AccessToken::from_delivered(delivered))
 }
 
 /// A seller's access token: from the cache, or exchanged at LWA. Recorded before it is returned.
@@ -108,11 +139,7 @@ pub async fn seller_access_token(
 ) -> Result<HttpResponse, ApiError> {
     let seller_id = path.into_inner();
     parse_fields! {
-        min_ttl = "min_ttl_seconds" => match body.min_ttl_seconds {
-            None => Ok(0),
-            Some(n @ 0..=MAX_MIN_TTL_SECONDS) => Ok(n),
-            Some(_) => Err(format!("must be from 0 to {MAX_MIN_TTL_SECONDS}")),
-        },
+        min_ttl = "min_ttl_seconds" => min_ttl_seconds(body.min_ttl_seconds),
     };
     let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
     let want = Want {
@@ -120,7 +147,7 @@ pub async fn seller_access_token(
         force_refresh: body.force_refresh.unwrap_or(false),
     };
     let delivered = broker.seller_token(&who, seller_id, None, want).await?;
-    Ok(no_store(&delivered))
+    Ok(AccessToken::revealed(&delivered))
 }
 
 /// A grantless token (client credentials) of an application, cached like seller tokens.
@@ -152,5 +179,5 @@ pub async fn grantless_token(
     let delivered = broker
         .grantless_token(&who, application_id, scope, Want::default())
         .await?;
-    Ok(no_store(&delivered))
+    Ok(AccessToken::revealed(&delivered))
 }

@@ -25,23 +25,34 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct BodyTimeout(pub Duration);
 
 /// Binds each `$var` to the parsed value of its field, or answers `422` listing every field that
-/// failed to parse.
+/// failed to parse. A parse of several fields at once is named `..` and fails with the
+/// `FieldError`s of the fields it names.
 macro_rules! parse_fields {
-    ($($var:ident = $field:expr => $parse:expr),+ $(,)?) => {
+    ($($var:ident = $field:tt => $parse:expr),+ $(,)?) => {
         let mut errors = Vec::new();
-        $(
-            let $var = match $parse {
-                Ok(value) => Some(value),
-                Err(message) => {
-                    errors.push($crate::error::FieldError::new($field, message));
-                    None
-                }
-            };
-        )+
+        $( let $var = $crate::routes::input::parse_fields!(@one errors, $field, $parse); )+
         if !errors.is_empty() {
             return Err($crate::error::ApiError::Validation(errors));
         }
         $( let Some($var) = $var else { unreachable!("every field parsed") }; )+
+    };
+    (@one $errors:ident, .., $parse:expr) => {
+        match $parse {
+            Ok(value) => Some(value),
+            Err(field_errors) => {
+                $errors.extend(field_errors);
+                None
+            }
+        }
+    };
+    (@one $errors:ident, $field:expr, $parse:expr) => {
+        match $parse {
+            Ok(value) => Some(value),
+            Err(message) => {
+                $errors.push($crate::error::FieldError::new($field, message));
+                None
+            }
+        }
     };
 }
 pub(crate) use parse_fields;

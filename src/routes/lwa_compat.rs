@@ -210,7 +210,7 @@ async fn serve(
 
 fn success(delivered: &Delivered, refresh_token: Option<&str>) -> HttpResponse {
     revealing(StatusCode::OK).json(Success {
-        access_token: delivered.access_token.expose_secret(),
+        access_token: delivered.token.expose_secret(),
         refresh_token,
         token_type: "bearer",
         expires_in: delivered.expires_in(),

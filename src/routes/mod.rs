@@ -26,7 +26,7 @@ use actix_web::http::header::HeaderValue;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{
-    web, HttpMessage, HttpResponse, HttpResponseBuilder, Resource, ResponseError, Route,
+    guard, web, HttpMessage, HttpResponse, HttpResponseBuilder, Resource, ResponseError, Route,
 };
 
 use crate::auth::{require_key, require_key_or_amazon_header};
@@ -57,32 +57,51 @@ fn resource<const N: usize>(
     for (method, route) in routes {
         resource = resource.route(route.method(method));
     }
+    guarded(resource, path, access, allow)
+}
+
+/// As `resource`, with one handler (`route`) for all of `methods`.
+fn resource_any_of<const N: usize>(
+    path: &'static str,
+    access: Access,
+    methods: [Method; N],
+    route: Route,
+) -> impl HttpServiceFactory {
+    let allow = allow_header(methods.iter());
+    let [first, rest @ ..] = &methods[..] else {
+        panic!("{path}: a resource answers at least one method")
+    };
+    let any = rest
+        .iter()
+        .fold(guard::Any(guard::Method(first.clone())), |any, method| {
+            any.or(guard::Method(method.clone()))
+        });
     guarded(
-        resource.default_service(web::to(move || method_not_allowed(allow.clone()))),
+        web::resource(path).route(route.guard(any)),
         path,
         access,
+        allow,
     )
 }
 
-/// `handler` for each method SP-API's operations use.
-fn sp_api_methods<F, Args>(handler: F) -> [(Method, Route); 5]
-where
-    F: actix_web::Handler<Args> + Clone,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    [
-        Method::GET,
-        Method::POST,
-        Method::PUT,
-        Method::PATCH,
-        Method::DELETE,
-    ]
-    .map(|method| (method, web::to(handler.clone())))
-}
+/// The methods SP-API's operations use.
+const SP_API_METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
 
-/// `resource` carrying its route template, authenticated first as `access` says.
-fn guarded(resource: Resource, path: &'static str, access: Access) -> impl HttpServiceFactory {
+/// `resource` answering `405` with `allow` to other methods, carrying its route template,
+/// authenticated first as `access` says.
+fn guarded(
+    resource: Resource,
+    path: &'static str,
+    access: Access,
+    allow: HeaderValue,
+) -> impl HttpServiceFactory {
+    let resource = resource.default_service(web::to(move || method_not_allowed(allow.clone())));
     resource.wrap(from_fn(
         move |req: ServiceRequest, next: Next<BoxBody>| async move {
             req.extensions_mut().insert(RouteTemplate(path));
@@ -111,15 +130,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         [(M::POST, web::to(access_tokens::seller_access_token))],
     ))
     // The methods of SP-API's operations, each the operation's own.
-    .service(resource(
+    .service(resource_any_of(
         "/v1/sellers/{seller_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
-        sp_api_methods(sp_api_proxy::seller_call),
+        SP_API_METHODS,
+        web::to(sp_api_proxy::seller_call),
     ))
-    .service(resource(
+    .service(resource_any_of(
         "/v1/applications/{application_id}/sp-api/{operation_path:.*}",
         KeyOrAmazonHeader,
-        sp_api_methods(sp_api_proxy::application_call),
+        SP_API_METHODS,
+        web::to(sp_api_proxy::application_call),
     ))
     .service(resource(
         "/v1/sellers/{seller_id}/restricted-data-token",

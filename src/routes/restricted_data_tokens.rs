@@ -1,22 +1,18 @@
 //! `POST /v1/sellers/{id}/restricted-data-token` (tenant keys with scope `tokens`): a Restricted
 //! Data Token for the operations that return personal data.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::access_tokens::requester;
-use super::input::JsonBody;
-use super::revealing;
+use super::access_tokens::{min_ttl_seconds, requester, token_body};
+use super::input::{parse_fields, JsonBody};
 use crate::auth::{TenantCaller, TokensScope};
 use crate::domain::{ResourceInput, ResourceSet};
 use crate::error::{ApiError, FieldError};
 use crate::telemetry::RequestId;
-use crate::workflows::tokens::{DeliveredRdt, RestrictedDataTokens, Via, Want};
+use crate::workflows::tokens::{RestrictedDataTokens, Via, Want};
 
 /// One restricted operation.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,14 +42,9 @@ pub struct RestrictedResourceRequest {
 #[serde(deny_unknown_fields)]
 pub struct RestrictedDataTokenRequest {
     /// 1–50 operations the token covers.
-    #[schema(min_items = 1, max_items = 50)]
     restricted_resources: Vec<RestrictedResourceRequest>,
     /// The application the token is for, when it is another than the seller's (a delegation).
-    #[schema(
-        example = "amzn1.sellerapps.app.0bf296b5-36a6-4942-a13e-EXAMPLEfcd28",
-        min_length = 1,
-        max_length = 256
-    )]
+    #[schema(example = "amzn1.sellerapps.app.0bf296b5-36a6-4942-a13e-EXAMPLEfcd28")]
     target_application: Option<String>,
     /// The token must have at least this many seconds left (0–3000); the refresh skew applies
     /// when it is larger.
@@ -63,37 +54,19 @@ pub struct RestrictedDataTokenRequest {
     force_refresh: Option<bool>,
 }
 
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"restricted_data_token": "Atz.sprdt|IQEBLjAsAhRmHjNgHpi0U-Dme37rR6CuUpSREXAMPLE",
-    "token_type": "bearer", "expires_in": 3412, "expires_at": "2026-11-28T13:00:00Z",
-    "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
-    "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
-pub struct RestrictedDataToken {
-    /// Send it in `x-amz-access-token` to the operations it covers.
-    restricted_data_token: String,
-    token_type: &'static str,
-    /// Seconds of life left.
-    expires_in: i64,
-    expires_at: DateTime<Utc>,
-    issued_at: DateTime<Utc>,
-    /// `cache` or `sp_api`.
-    #[schema(example = "sp_api")]
-    source: &'static str,
-    /// The Tokens API call that minted the token (see `/v1/token-issues`).
-    issue_id: Uuid,
-}
-
-impl RestrictedDataToken {
-    fn from_delivered(delivered: &DeliveredRdt) -> Self {
-        Self {
-            restricted_data_token: delivered.restricted_data_token.expose_secret().to_owned(),
-            token_type: "bearer",
-            expires_in: delivered.expires_in(),
-            expires_at: delivered.expires_at,
-            issued_at: delivered.issued_at,
-            source: delivered.source.as_str(),
-            issue_id: delivered.issue_id,
-        }
+token_body! {
+    #[schema(example = json!({"restricted_data_token": "Atz.sprdt|IQEBLjAsAhRmHjNgHpi0U-Dme37rR6CuUpSREXAMPLE",
+        "token_type": "bearer", "expires_in": 3412, "expires_at": "2026-11-28T13:00:00Z",
+        "issued_at": "2026-11-28T12:00:00Z", "source": "cache",
+        "issue_id": "0192f5a4-8a55-7d2e-b6a8-3c1f5e0c9d10"}))]
+    pub struct RestrictedDataToken {
+        /// Send it in `x-amz-access-token` to the operations it covers.
+        restricted_data_token,
+        /// `cache` or `sp_api`.
+        #[schema(example = "sp_api")]
+        source,
+        /// The Tokens API call that minted the token (see `/v1/token-issues`).
+        issue_id,
     }
 }
 
@@ -146,20 +119,10 @@ pub async fn restricted_data_token(
             data_elements: r.data_elements.as_deref(),
         })
         .collect();
-    let mut errors = Vec::new();
-    let set = ResourceSet::parse(&inputs, body.target_application.as_deref()).map_err(|p| {
-        errors.extend(p.into_iter().map(|(f, m)| FieldError::new(f, m)));
-    });
-    let min_ttl = match body.min_ttl_seconds {
-        None => 0,
-        Some(n @ 0..=3000) => n,
-        Some(_) => {
-            errors.push(FieldError::new("min_ttl_seconds", "must be from 0 to 3000"));
-            0
-        }
-    };
-    let (Ok(set), true) = (set, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
+    parse_fields! {
+        set = .. => ResourceSet::parse(&inputs, body.target_application.as_deref())
+            .map_err(|problems| problems.into_iter().map(|(f, m)| FieldError::new(f, m))),
+        min_ttl = "min_ttl_seconds" => min_ttl_seconds(body.min_ttl_seconds),
     };
     let who = requester(caller.tenant_id, caller.key_id, &request_id, &req, Via::V1);
     let want = Want {
@@ -169,5 +132,5 @@ pub async fn restricted_data_token(
     let delivered = workflow
         .restricted_data_token(&who, seller_id, &set, want)
         .await?;
-    Ok(revealing(StatusCode::OK).json(RestrictedDataToken::from_delivered(&delivered)))
+    Ok(RestrictedDataToken::revealed(&delivered))
 }

@@ -173,18 +173,10 @@ impl Proxy {
                 let token = |force_refresh| {
                     let set = &set;
                     async move {
-                        let rdt = self
-                            .0
+                        self.0
                             .restricted
                             .restricted_data_token(who, seller_id, set, want(force_refresh))
-                            .await?;
-                        Ok(Delivered {
-                            access_token: rdt.restricted_data_token,
-                            issued_at: rdt.issued_at,
-                            expires_at: rdt.expires_at,
-                            source: rdt.source,
-                            issue_id: rdt.issue_id,
-                        })
+                            .await
                     }
                 };
                 let (delivered, result) = self.send(&base, &mut call, token).await?;
@@ -267,7 +259,7 @@ impl Proxy {
         let first = self
             .0
             .sp_api
-            .forward(&forward, &delivered.access_token, &mut call.body)
+            .forward(&forward, &delivered.token, &mut call.body)
             .await;
         if !first.as_ref().is_ok_and(Answer::refuses_token) {
             return Ok((delivered, first));
@@ -289,7 +281,7 @@ impl Proxy {
         let second = self
             .0
             .sp_api
-            .forward(&forward, &fresh.access_token, &mut call.body)
+            .forward(&forward, &fresh.token, &mut call.body)
             .await;
         Ok((fresh, second))
     }

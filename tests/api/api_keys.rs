@@ -1,4 +1,4 @@
-//! Section 4: a tenant's API keys, managed with scope `admin`.
+//! `/v1/api-keys`: a tenant's API keys, managed with scope `admin`.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

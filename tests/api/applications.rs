@@ -1,4 +1,5 @@
-//! Section 5: applications.
+//! `/v1/applications`: SP-API applications with their write-only client secrets, validation,
+//! uniqueness, deletion while in use, paging, tenant isolation and audit.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

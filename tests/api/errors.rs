@@ -1,4 +1,5 @@
-//! Section 2: every error is problem+json with a stable code.
+//! Every error is problem+json with a stable code: unknown routes and methods, bodies that are not
+//! the request's JSON, field errors, bad ids, limits and cursors.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -44,6 +45,11 @@ async fn a_wrong_method_is_405_problem_json_with_allow() {
         (
             Method::TRACE,
             "/v1/sellers/{id}/sp-api/orders/v0/orders",
+            "GET, POST, PUT, PATCH, DELETE",
+        ),
+        (
+            Method::OPTIONS,
+            "/v1/applications/{id}/sp-api/notifications/v1/destinations",
             "GET, POST, PUT, PATCH, DELETE",
         ),
     ] {

@@ -100,6 +100,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// A vault with tenant `name`'s world (`TestApp::world`).
+pub async fn spawn_app_and_world(name: &str) -> (TestApp, World) {
+    let app = spawn_app().await;
+    let world = app.world(name).await;
+    (app, world)
+}
+
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let database = Arc::new(TestDatabase::new());
     let lwa = Arc::new(EmulatorState::lenient());
@@ -336,6 +343,16 @@ impl TestApp {
 }
 
 /// Asserts the status and returns the JSON body (`Null` when there is none).
+/// The tenant's token issues (`/v1/token-issues`, with the world's audit key), newest first.
+pub async fn token_issues(app: &TestApp, world: &World) -> Vec<Value> {
+    let issues = expect_status(
+        app.get("/v1/token-issues", &world.audit.key).await,
+        StatusCode::OK,
+    )
+    .await;
+    issues["data"].as_array().unwrap().clone()
+}
+
 pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     let actual = response.status();
     let text = response.text().await.unwrap();

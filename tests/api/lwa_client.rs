@@ -5,14 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use serde_json::Value;
 use spvault::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{
-    expect_problem, expect_status, spawn_app_with, test_settings, TestApp, TestDatabase, World,
-};
+use crate::helpers::{expect_problem, spawn_app_with, test_settings, token_issues, TestDatabase};
 
 /// A raw HTTP/1.1 server on a free loopback port: counts the connections it accepts, reads each
 /// request whole and writes the same answer, then closes.
@@ -87,16 +84,6 @@ const FORGED: &str =
 
 fn answer(status: &str, headers: &str, body: &str) -> Vec<u8> {
     format!("HTTP/1.1 {status}\r\n{headers}Connection: close\r\n\r\n{body}").into_bytes()
-}
-
-/// The tenant's exchanges, newest first.
-async fn token_issues(app: &TestApp, world: &World) -> Vec<Value> {
-    let issues = expect_status(
-        app.get("/v1/token-issues", &world.audit.key).await,
-        StatusCode::OK,
-    )
-    .await;
-    issues["data"].as_array().unwrap().clone()
 }
 
 #[tokio::test]

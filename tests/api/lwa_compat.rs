@@ -1,4 +1,5 @@
-//! Section 7: `POST /auth/o2/token`, LWA's endpoint as SP-API SDKs call it.
+//! `POST /auth/o2/token`: LWA's endpoint as SP-API SDKs call it, in LWA's shapes and errors (the
+//! README's "Using spvault from your SDK").
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -9,8 +9,8 @@ use spvault::emulator::Behaviour;
 use uuid::Uuid;
 
 use crate::helpers::{
-    error_fields, expect_problem, expect_status, refresh_token, spawn_app, spawn_app_with, Key,
-    TestApp, World,
+    error_fields, expect_problem, expect_status, refresh_token, spawn_app, spawn_app_and_world,
+    spawn_app_with, token_issues, Key, TestApp, World,
 };
 
 const ADDRESS: &str = "/orders/v0/orders/902-1845936-5435065/address";
@@ -40,6 +40,15 @@ async fn rdt_ok(app: &TestApp, world: &World, body: &Value) -> Value {
     expect_status(response, StatusCode::OK).await
 }
 
+/// The Tokens API's next `times` calls fail with `status` (the emulator's default: 500).
+fn tokens_api_fails(app: &TestApp, times: u32, status: Option<u16>) {
+    app.lwa.set_behaviour(Behaviour {
+        tokens_api_fail_next: Some(times),
+        tokens_api_fail_status: status,
+        ..Behaviour::default()
+    });
+}
+
 /// The emulator's `getOrderAddress`, called with `token` as Amazon takes it.
 async fn order_address(app: &TestApp, token: &str) -> StatusCode {
     let base = app.settings.spapi_endpoint.clone().unwrap();
@@ -54,8 +63,7 @@ async fn order_address(app: &TestApp, token: &str) -> StatusCode {
 
 #[tokio::test]
 async fn the_first_fetch_calls_the_tokens_api_and_the_second_comes_from_the_cache() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let first = rdt_ok(&app, &world, &address_set()).await;
     assert_eq!(first["source"], "sp_api");
     assert_eq!(first["token_type"], "bearer");
@@ -74,8 +82,7 @@ async fn the_first_fetch_calls_the_tokens_api_and_the_second_comes_from_the_cach
 
 #[tokio::test]
 async fn the_token_opens_the_restricted_operation_it_covers_and_the_access_token_does_not() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let body = rdt_ok(&app, &world, &address_set()).await;
     let token = body["restricted_data_token"].as_str().unwrap();
     assert_eq!(order_address(&app, token).await, StatusCode::OK);
@@ -91,8 +98,7 @@ async fn the_token_opens_the_restricted_operation_it_covers_and_the_access_token
 
 #[tokio::test]
 async fn the_same_set_in_another_order_and_case_is_served_from_the_same_entry() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let first = rdt_ok(
         &app,
         &world,
@@ -159,8 +165,7 @@ async fn twenty_concurrent_first_requests_over_two_replicas_make_one_tokens_api_
 
 #[tokio::test]
 async fn invalid_resource_sets_are_422_with_their_fields() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let many: Vec<Value> = (0..51)
         .map(|i| json!({"method": "GET", "path": format!("/orders/v0/orders/{i}")}))
         .collect();
@@ -220,27 +225,16 @@ async fn invalid_resource_sets_are_422_with_their_fields() {
 
 #[tokio::test]
 async fn amazons_refusal_is_409_sp_api_refused_with_its_errors() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
-    app.lwa.set_behaviour(Behaviour {
-        tokens_api_fail_next: Some(1),
-        tokens_api_fail_status: Some(400),
-        ..Behaviour::default()
-    });
+    let (app, world) = spawn_app_and_world("acme").await;
+    tokens_api_fails(&app, 1, Some(400));
     let response = rdt(&app, &world.tokens, &world.seller_id, &address_set()).await;
     let problem = expect_problem(response, StatusCode::CONFLICT, "sp_api_refused").await;
     assert_eq!(problem["errors"][0]["code"], "InvalidInput");
     assert!(!problem["errors"][0]["message"].as_str().unwrap().is_empty());
     // Recorded as a failed call of the Tokens API.
-    let issues = expect_status(
-        app.get("/v1/token-issues", &world.audit.key).await,
-        StatusCode::OK,
-    )
-    .await;
-    let refused = issues["data"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let refused = token_issues(&app, &world)
+        .await
+        .into_iter()
         .find(|i| i["grant_type"] == "restricted_data_token")
         .expect("the call is recorded");
     assert_eq!(refused["outcome"], "lwa_error");
@@ -249,23 +243,15 @@ async fn amazons_refusal_is_409_sp_api_refused_with_its_errors() {
 
 #[tokio::test]
 async fn a_refused_access_token_is_refreshed_once_before_giving_up() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     // Refused once: a fresh access token, and the second call succeeds.
-    app.lwa.set_behaviour(Behaviour {
-        tokens_api_fail_next: Some(1),
-        tokens_api_fail_status: Some(403),
-        ..Behaviour::default()
-    });
+    tokens_api_fails(&app, 1, Some(403));
     let body = rdt_ok(&app, &world, &address_set()).await;
     assert_eq!(body["source"], "sp_api");
     assert_eq!(app.lwa.exchanges_for(&world.refresh_token), 2);
     assert_eq!(app.lwa.tokens_api_calls(), 2);
     // Refused twice: Amazon's answer, after one refresh only.
-    app.lwa.set_behaviour(Behaviour {
-        tokens_api_fail_next: Some(2),
-        ..Behaviour::default()
-    });
+    tokens_api_fails(&app, 2, None);
     let response = rdt(
         &app,
         &world.tokens,
@@ -281,13 +267,8 @@ async fn a_refused_access_token_is_refreshed_once_before_giving_up() {
 
 #[tokio::test]
 async fn throttling_is_retried_until_the_tokens_api_answers() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
-    app.lwa.set_behaviour(Behaviour {
-        tokens_api_fail_next: Some(2),
-        tokens_api_fail_status: Some(429),
-        ..Behaviour::default()
-    });
+    let (app, world) = spawn_app_and_world("acme").await;
+    tokens_api_fails(&app, 2, Some(429));
     let body = rdt_ok(&app, &world, &address_set()).await;
     assert_eq!(body["source"], "sp_api");
     assert_eq!(app.lwa.tokens_api_calls(), 3);
@@ -295,14 +276,9 @@ async fn throttling_is_retried_until_the_tokens_api_answers() {
 
 #[tokio::test]
 async fn a_tokens_api_that_stays_down_is_503_and_a_valid_cached_token_still_serves() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let first = rdt_ok(&app, &world, &address_set()).await;
-    app.lwa.set_behaviour(Behaviour {
-        tokens_api_fail_next: Some(1_000),
-        tokens_api_fail_status: Some(503),
-        ..Behaviour::default()
-    });
+    tokens_api_fails(&app, 1_000, Some(503));
     // A forced refresh finds Amazon down: the cached token has not expired, so it serves.
     let forced = rdt_ok(
         &app,
@@ -334,8 +310,7 @@ async fn a_tokens_api_that_stays_down_is_503_and_a_valid_cached_token_still_serv
 
 #[tokio::test]
 async fn deliveries_and_issues_record_the_restricted_data_token() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let first = rdt_ok(&app, &world, &address_set()).await;
     rdt_ok(&app, &world, &address_set()).await;
     let deliveries = expect_status(
@@ -354,15 +329,9 @@ async fn deliveries_and_issues_record_the_restricted_data_token() {
     let sources: Vec<&str> = rows.iter().map(|d| d["source"].as_str().unwrap()).collect();
     assert_eq!(sources, ["cache", "sp_api"]);
     // The access token it was minted with never left the vault: no delivery of it.
-    let issues = expect_status(
-        app.get("/v1/token-issues", &world.audit.key).await,
-        StatusCode::OK,
-    )
-    .await;
-    let issue = issues["data"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let issue = token_issues(&app, &world)
+        .await
+        .into_iter()
         .find(|i| i["id"] == first["issue_id"])
         .expect("the Tokens API call is an issue");
     assert_eq!(issue["grant_type"], "restricted_data_token");
@@ -399,8 +368,7 @@ async fn deliveries_and_issues_record_the_restricted_data_token() {
 
 #[tokio::test]
 async fn the_token_is_not_in_a_database_dump_in_the_clear() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let body = rdt_ok(&app, &world, &address_set()).await;
     let token = body["restricted_data_token"].as_str().unwrap();
     let output = std::process::Command::new("pg_dump")
@@ -426,8 +394,7 @@ async fn the_token_is_not_in_a_database_dump_in_the_clear() {
 
 #[tokio::test]
 async fn callers_without_the_tokens_scope_or_of_another_tenant_get_nothing() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let globex = app.world("globex").await;
     let forbidden = rdt(&app, &world.audit, &world.seller_id, &address_set()).await;
     expect_problem(forbidden, StatusCode::FORBIDDEN, "forbidden").await;
@@ -532,8 +499,7 @@ async fn an_rdt_minted_while_the_refresh_token_was_replaced_is_never_stored_nor_
 
 #[tokio::test]
 async fn an_rdt_whose_delivery_cannot_be_written_is_stored_but_does_not_leave() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     // The seller's access token first (its exchange records no delivery, but the same statement).
     expect_status(
         app.access_token(&world.tokens, &world.seller_id, None)
@@ -572,8 +538,7 @@ async fn an_rdt_whose_delivery_cannot_be_written_is_stored_but_does_not_leave() 
 
 #[tokio::test]
 async fn a_revoked_seller_gets_409_seller_authorization_revoked() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     app.lwa.revoke_refresh_token(&world.refresh_token);
     let response = rdt(&app, &world.tokens, &world.seller_id, &address_set()).await;
     expect_problem(
@@ -639,8 +604,7 @@ async fn a_seller_asking_for_many_sets_queues_at_amazons_rate_without_starving_o
 
 #[tokio::test]
 async fn applications_may_be_sandbox_applications() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     assert_eq!(world.application["sandbox"], false);
     let id = world.application["id"].as_str().unwrap();
     let patched = app

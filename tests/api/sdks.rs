@@ -1,4 +1,4 @@
-//! Section 7, proven with real clients: unmodified SP-API SDKs from their registries get tokens
+//! The LWA-compatible endpoint, proven with real clients: unmodified SP-API SDKs from their registries get tokens
 //! from the vault's LWA-compatible endpoint (`tests/sdk/` holds the drivers and the installer);
 //! and one makes its SP-API calls through the vault's SP-API proxy, holding no token at all.
 

@@ -25,6 +25,13 @@ struct Setup {
     seller_id: String,
 }
 
+/// A vault with a tenant whose application and seller `setup` made.
+async fn spawn_with_setup() -> (TestApp, Setup) {
+    let app = spawn_app().await;
+    let s = setup(&app).await;
+    (app, s)
+}
+
 async fn setup(app: &TestApp) -> Setup {
     let (_, admin) = app.create_tenant(&format!("t-{}", random_hex(4))).await;
     let tokens = app.create_key(&admin, &["tokens"]).await;
@@ -63,6 +70,11 @@ async fn create_app(
         StatusCode::CREATED,
     )
     .await
+}
+
+/// Another application of the setup's tenant, with credentials of its own and `extra` fields.
+async fn another_app(app: &TestApp, s: &Setup, extra: Value) -> Value {
+    create_app(app, &s.admin, &client_id(), &client_secret(), extra).await
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -108,6 +120,17 @@ async fn notify(app: &TestApp, admin: &Key, body: &Value) -> reqwest::Response {
     app.post("/v1/amazon-notifications", &admin.key, body).await
 }
 
+/// A notification the vault refuses with `status` and `code`; the problem.
+async fn notify_refused(
+    app: &TestApp,
+    s: &Setup,
+    body: &Value,
+    status: StatusCode,
+    code: &str,
+) -> Value {
+    expect_problem(notify(app, &s.admin, body).await, status, code).await
+}
+
 async fn token_status(app: &TestApp, s: &Setup) -> StatusCode {
     app.access_token(
         &s.tokens,
@@ -120,8 +143,7 @@ async fn token_status(app: &TestApp, s: &Setup) -> StatusCode {
 
 #[tokio::test]
 async fn an_exchange_falls_back_to_the_previous_secret_and_the_issue_says_which_served() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     // The vault gets a new secret that LWA does not know yet.
     let replaced = replace_secret(&app, &s, json!({"client_secret": client_secret()})).await;
     assert!(replaced["previous_client_secret_expires_at"].is_string());
@@ -137,8 +159,7 @@ async fn an_exchange_falls_back_to_the_previous_secret_and_the_issue_says_which_
 
 #[tokio::test]
 async fn only_both_secrets_refused_reject_the_application() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     replace_secret(&app, &s, json!({"client_secret": client_secret()})).await;
     app.lwa.register_client(&s.client_id, &client_secret()); // knows neither
 
@@ -157,8 +178,7 @@ async fn only_both_secrets_refused_reject_the_application() {
 
 #[tokio::test]
 async fn an_expired_previous_secret_is_not_tried() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     replace_secret(&app, &s, json!({"client_secret": client_secret()})).await;
     sqlx::query("update application set previous_client_secret_expires_at = now() - interval '1 minute' where id = $1")
         .bind(Uuid::parse_str(&s.application_id).unwrap())
@@ -180,8 +200,7 @@ async fn an_expired_previous_secret_is_not_tried() {
 
 #[tokio::test]
 async fn keep_previous_until_null_drops_the_old_secret_at_once() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let replaced = replace_secret(
         &app,
         &s,
@@ -201,8 +220,7 @@ async fn keep_previous_until_null_drops_the_old_secret_at_once() {
 
 #[tokio::test]
 async fn keep_previous_until_in_the_past_is_refused() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let path = format!("/v1/applications/{}/client-secret", s.application_id);
     let body = json!({"client_secret": client_secret(),
                       "keep_previous_until": time(Utc::now() - Duration::hours(1))});
@@ -217,8 +235,7 @@ async fn keep_previous_until_in_the_past_is_refused() {
 
 #[tokio::test]
 async fn a_new_secret_notification_installs_it_and_tokens_work_with_it_alone() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let new_secret = client_secret();
     let notification = new_secret_notification(&s.client_id, &new_secret);
 
@@ -251,8 +268,7 @@ async fn a_new_secret_notification_installs_it_and_tokens_work_with_it_alone() {
 
 #[tokio::test]
 async fn a_replayed_notification_changes_nothing() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let notification = new_secret_notification(&s.client_id, &client_secret());
     expect_status(notify(&app, &s.admin, &notification).await, StatusCode::OK).await;
     let before = application(&app, &s).await;
@@ -280,8 +296,7 @@ async fn a_replayed_notification_changes_nothing() {
 
 #[tokio::test]
 async fn an_eventbridge_event_is_read_from_its_detail() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let event = json!({"version": "0", "id": Uuid::new_v4().to_string(),
         "detail-type": "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
         "source": "aws.partner/sellingpartnerapi.amazon/amzn1.sellerapps.app.test",
@@ -293,21 +308,14 @@ async fn an_eventbridge_event_is_read_from_its_detail() {
 
 #[tokio::test]
 async fn a_notification_for_an_unknown_client_id_is_not_found() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let notification = new_secret_notification(&client_id(), &client_secret());
-    expect_problem(
-        notify(&app, &s.admin, &notification).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    notify_refused(&app, &s, &notification, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]
 async fn another_notification_type_is_accepted_and_ignored() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let body = json!({"notificationVersion": "1.0", "notificationType": "ANY_OFFER_CHANGED",
         "payloadVersion": "1.0", "eventTime": time(Utc::now()), "payload": {"anyOfferChangedNotification": {}},
         "notificationMetadata": {"notificationId": "n-1", "publishTime": time(Utc::now())}});
@@ -318,15 +326,16 @@ async fn another_notification_type_is_accepted_and_ignored() {
 
 #[tokio::test]
 async fn a_malformed_notification_is_unprocessable() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let mut missing = new_secret_notification(&s.client_id, &client_secret());
     missing["payload"]["applicationOAuthClientNewSecret"]
         .as_object_mut()
         .unwrap()
         .remove("newClientSecret");
-    let problem = expect_problem(
-        notify(&app, &s.admin, &missing).await,
+    let problem = notify_refused(
+        &app,
+        &s,
+        &missing,
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation_failed",
     )
@@ -340,8 +349,10 @@ async fn a_malformed_notification_is_unprocessable() {
         json!({"hello": "world"}),
         json!({"notificationType": 3}),
     ] {
-        expect_problem(
-            notify(&app, &s.admin, &body).await,
+        notify_refused(
+            &app,
+            &s,
+            &body,
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         )
@@ -351,8 +362,7 @@ async fn a_malformed_notification_is_unprocessable() {
 
 #[tokio::test]
 async fn a_notified_secret_appears_in_no_response_audit_row_or_column() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let new_secret = client_secret();
     let mut bodies = Vec::new();
     let notification = new_secret_notification(&s.client_id, &new_secret);
@@ -404,8 +414,7 @@ async fn a_notified_secret_appears_in_no_response_audit_row_or_column() {
 
 #[tokio::test]
 async fn a_second_rotation_within_the_minute_is_refused_without_asking_amazon() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let path = format!("/v1/applications/{}/client-secret/rotate", s.application_id);
     expect_status(
         app.post(&path, &s.admin.key, &json!({})).await,
@@ -420,8 +429,7 @@ async fn a_second_rotation_within_the_minute_is_refused_without_asking_amazon() 
 
 #[tokio::test]
 async fn rotation_asks_amazon_with_one_cached_grantless_token() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let path = format!("/v1/applications/{}/client-secret/rotate", s.application_id);
 
     for round in 0..2 {
@@ -471,8 +479,7 @@ async fn rotation_asks_amazon_with_one_cached_grantless_token() {
 
 #[tokio::test]
 async fn rotation_of_an_unknown_application_is_not_found() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let path = format!("/v1/applications/{}/client-secret/rotate", Uuid::now_v7());
     expect_problem(
         app.post(&path, &s.admin.key, &json!({})).await,
@@ -484,8 +491,7 @@ async fn rotation_of_an_unknown_application_is_not_found() {
 
 #[tokio::test]
 async fn an_expiry_notice_records_the_expiry_and_rotates_an_auto_rotate_application() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let path = format!("/v1/applications/{}", s.application_id);
     let row = expect_status(
         app.patch(&path, &s.admin.key, &json!({"auto_rotate": true}))
@@ -516,34 +522,22 @@ async fn an_expiry_notice_records_the_expiry_and_rotates_an_auto_rotate_applicat
 
 #[tokio::test]
 async fn auto_rotation_asks_once_for_the_applications_due_whichever_replica_runs() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     let soon = time(Utc::now() + Duration::days(10));
     let later = time(Utc::now() + Duration::days(100));
-    let due = create_app(
+    let due = another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"auto_rotate": true, "client_secret_expires_at": soon}),
     )
     .await;
-    create_app(
+    another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"auto_rotate": true, "client_secret_expires_at": later}),
     )
     .await;
-    create_app(
-        &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
-        json!({"client_secret_expires_at": soon}),
-    )
-    .await;
+    another_app(&app, &s, json!({"client_secret_expires_at": soon})).await;
     let (other, third) = (app.another_instance().await, app.another_instance().await);
 
     let (a, b, c) = tokio::join!(
@@ -566,21 +560,16 @@ async fn auto_rotation_asks_once_for_the_applications_due_whichever_replica_runs
 
 #[tokio::test]
 async fn the_list_filter_finds_secrets_expiring_within_the_days_asked() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
-    let soon = create_app(
+    let (app, s) = spawn_with_setup().await;
+    let soon = another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"client_secret_expires_at": time(Utc::now() + Duration::days(5))}),
     )
     .await;
-    create_app(
+    another_app(
         &app,
-        &s.admin,
-        &client_id(),
-        &client_secret(),
+        &s,
         json!({"client_secret_expires_at": time(Utc::now() + Duration::days(50))}),
     )
     .await;
@@ -615,14 +604,11 @@ async fn the_list_filter_finds_secrets_expiring_within_the_days_asked() {
 
 #[tokio::test]
 async fn metrics_count_expiring_and_rejected_secrets() {
-    let app = spawn_app().await;
-    let s = setup(&app).await;
+    let (app, s) = spawn_with_setup().await;
     for days in [3, 20, 100] {
-        create_app(
+        another_app(
             &app,
-            &s.admin,
-            &client_id(),
-            &client_secret(),
+            &s,
             json!({"client_secret_expires_at": time(Utc::now() + Duration::days(days))}),
         )
         .await;

@@ -1,4 +1,5 @@
-//! Section 5: sellers.
+//! `/v1/sellers`: a seller's authorization of an application, its write-only refresh token,
+//! validation, uniqueness, listing, tenant isolation and audit.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -6,9 +6,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{expect_problem, expect_status, spawn_app, TestApp, World};
+use crate::helpers::{expect_problem, expect_status, spawn_app_and_world, TestApp, World};
 
 const PARTICIPATIONS: &str = "/sellers/v1/marketplaceParticipations";
+/// A grantless operation.
+const DESTINATIONS: &str = "/notifications/v1/destinations";
 
 fn seller_path(world: &World, operation: &str) -> String {
     format!("/v1/sellers/{}/sp-api{operation}", world.seller_id)
@@ -24,6 +26,16 @@ fn application_path(world: &World, operation: &str) -> String {
 /// A proxied call with the tenant key in `x-amz-access-token`, as SP-API libraries send it.
 fn as_a_library(app: &TestApp, method: Method, path: &str, key: &str) -> RequestBuilder {
     app.request(method, path).header("x-amz-access-token", key)
+}
+
+/// The application's Notifications destinations (grantless), asked as an SP-API library does.
+fn destinations_as_a_library(app: &TestApp, world: &World) -> RequestBuilder {
+    as_a_library(
+        app,
+        Method::GET,
+        &application_path(world, DESTINATIONS),
+        &world.tokens.key,
+    )
 }
 
 /// Every byte of an answer as the caller receives it: status line, headers, body.
@@ -60,8 +72,7 @@ async fn raw_get(app: &TestApp, path: &str, key: &str) -> u16 {
 
 #[tokio::test]
 async fn a_plain_call_comes_back_with_amazons_status_body_and_headers() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let response = app
         .get(&seller_path(&world, PARTICIPATIONS), &world.tokens.key)
         .await;
@@ -91,8 +102,7 @@ async fn a_plain_call_comes_back_with_amazons_status_body_and_headers() {
 
 #[tokio::test]
 async fn the_tenant_key_may_come_in_x_amz_access_token() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let response = as_a_library(
         &app,
         Method::GET,
@@ -108,8 +118,7 @@ async fn the_tenant_key_may_come_in_x_amz_access_token() {
 
 #[tokio::test]
 async fn authorization_wins_when_both_headers_carry_a_key() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let path = seller_path(&world, PARTICIPATIONS);
     let response = as_a_library(&app, Method::GET, &path, &world.tokens.key)
         .bearer_auth("spv_unknown_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -131,8 +140,7 @@ async fn authorization_wins_when_both_headers_carry_a_key() {
 
 #[tokio::test]
 async fn the_proxy_needs_the_tokens_scope_and_the_tenants_own_seller() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let other = app.world("globex").await;
     let path = seller_path(&world, PARTICIPATIONS);
     expect_problem(
@@ -162,8 +170,7 @@ async fn the_proxy_needs_the_tokens_scope_and_the_tenants_own_seller() {
 
 #[tokio::test]
 async fn body_and_query_pass_through_unchanged() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let query = "marketplaceIds=ATVPDKIKX0DER&sku=A%2FB%20c&issueLocale=en_US";
     let body = br#"{"productType":"SHIRT","requirements":"LISTING","attributes":{}}"#;
     for method in [Method::PUT, Method::POST, Method::PATCH, Method::DELETE] {
@@ -199,8 +206,7 @@ async fn body_and_query_pass_through_unchanged() {
 
 #[tokio::test]
 async fn the_callers_authorization_and_x_amz_headers_are_not_forwarded() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let response = as_a_library(
         &app,
         Method::POST,
@@ -267,17 +273,11 @@ async fn the_callers_authorization_and_x_amz_headers_are_not_forwarded() {
 
 #[tokio::test]
 async fn a_grantless_call_goes_with_the_applications_grantless_token() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
-    let response = as_a_library(
-        &app,
-        Method::GET,
-        &application_path(&world, "/notifications/v1/destinations"),
-        &world.tokens.key,
-    )
-    .send()
-    .await
-    .unwrap();
+    let (app, world) = spawn_app_and_world("acme").await;
+    let response = destinations_as_a_library(&app, &world)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("x-amzn-requestid"));
     let body: Value = response.json().await.unwrap();
@@ -297,7 +297,7 @@ async fn a_grantless_call_goes_with_the_applications_grantless_token() {
     let response = app
         .authed(
             Method::GET,
-            &application_path(&world, "/notifications/v1/destinations"),
+            &application_path(&world, DESTINATIONS),
             &world.tokens.key,
         )
         .header("x-spvault-region", "moon")
@@ -314,8 +314,7 @@ async fn a_grantless_call_goes_with_the_applications_grantless_token() {
 
 #[tokio::test]
 async fn paths_that_are_not_operation_paths_are_refused() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let prefix = format!("/v1/sellers/{}/sp-api", world.seller_id);
     for operation in [
         "/sellers/../tokens/2021-03-01/restrictedDataToken",
@@ -345,8 +344,7 @@ async fn paths_that_are_not_operation_paths_are_refused() {
 
 #[tokio::test]
 async fn a_body_over_10_mib_is_refused() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let path = seller_path(&world, "/emulator/v1/echo");
     // Announced by its Content-Length: refused before Amazon is called.
     let response = app
@@ -372,8 +370,7 @@ async fn a_body_over_10_mib_is_refused() {
 
 #[tokio::test]
 async fn a_10_mib_body_streams_through_both_ways() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let document: Vec<u8> = (0..10 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
     let sent = Sha256::digest(&document);
     // Streamed in (no length), streamed out.
@@ -415,8 +412,7 @@ async fn a_10_mib_body_streams_through_both_ways() {
 
 #[tokio::test]
 async fn every_proxied_call_is_a_delivery_with_the_call_and_amazons_status() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let response = app
         .get(
             &format!("{}?x=1", seller_path(&world, PARTICIPATIONS)),
@@ -425,15 +421,10 @@ async fn every_proxied_call_is_a_delivery_with_the_call_and_amazons_status() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     app.lwa.throttle_sp_api(1);
-    let response = as_a_library(
-        &app,
-        Method::GET,
-        &application_path(&world, "/notifications/v1/destinations"),
-        &world.tokens.key,
-    )
-    .send()
-    .await
-    .unwrap();
+    let response = destinations_as_a_library(&app, &world)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 
     let deliveries = expect_status(
@@ -449,7 +440,7 @@ async fn every_proxied_call_is_a_delivery_with_the_call_and_amazons_status() {
     assert_eq!(grantless["application_id"], world.application["id"]);
     assert_eq!(
         grantless["proxy"],
-        json!({"method": "GET", "path": "/notifications/v1/destinations", "status": 429})
+        json!({"method": "GET", "path": DESTINATIONS, "status": 429})
     );
     let seller = &rows[1];
     assert_eq!(seller["via"], "proxy");
@@ -493,8 +484,7 @@ async fn every_proxied_call_is_a_delivery_with_the_call_and_amazons_status() {
 
 #[tokio::test]
 async fn a_refused_token_is_refreshed_once_and_the_call_sent_again() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let path = seller_path(&world, PARTICIPATIONS);
     assert_eq!(
         app.get(&path, &world.tokens.key).await.status(),
@@ -532,8 +522,7 @@ async fn a_refused_token_is_refreshed_once_and_the_call_sent_again() {
 
 #[tokio::test]
 async fn amazons_429_is_passed_back_as_it_is_and_not_retried() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let path = seller_path(&world, PARTICIPATIONS);
     app.lwa.throttle_sp_api(1);
     let response = app.get(&path, &world.tokens.key).await;
@@ -550,8 +539,7 @@ async fn amazons_429_is_passed_back_as_it_is_and_not_retried() {
 
 #[tokio::test]
 async fn no_amazon_token_reaches_the_caller() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let mut answers = Vec::new();
     for request in [
         app.authed(
@@ -566,12 +554,7 @@ async fn no_amazon_token_reaches_the_caller() {
             &world.tokens.key,
         )
         .body("{}"),
-        as_a_library(
-            &app,
-            Method::GET,
-            &application_path(&world, "/notifications/v1/destinations"),
-            &world.tokens.key,
-        ),
+        destinations_as_a_library(&app, &world),
         app.authed(
             Method::GET,
             &application_path(&world, PARTICIPATIONS),
@@ -601,8 +584,7 @@ async fn no_amazon_token_reaches_the_caller() {
 
 #[tokio::test]
 async fn a_restricted_call_goes_with_an_rdt_got_once_and_reused() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let path = seller_path(&world, "/orders/v0/orders/902-3159896-1390916/address");
     for _ in 0..3 {
         let (status, bytes) = every_byte(app.get(&path, &world.tokens.key).await).await;
@@ -654,8 +636,7 @@ async fn a_restricted_call_goes_with_an_rdt_got_once_and_reused() {
 
 #[tokio::test]
 async fn data_elements_are_checked_before_anything_is_called() {
-    let app = spawn_app().await;
-    let world = app.world("acme").await;
+    let (app, world) = spawn_app_and_world("acme").await;
     let response = app
         .authed(
             Method::GET,

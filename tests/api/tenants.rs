@@ -1,4 +1,4 @@
-//! Section 3: tenants, managed with operator keys.
+//! `/v1/tenants`: tenants, managed with operator keys.
 
 use reqwest::StatusCode;
 use serde_json::json;

@@ -1,4 +1,5 @@
-//! Section 8: every exchange and every delivery on record, before the token leaves.
+//! The token trail: every exchange and every delivery on record before the token leaves, traced
+//! back from a token found somewhere, filtered, and kept for the retention configured.
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
-//! Section 6: the token broker, against the LWA emulator over HTTP.
+//! `POST /v1/sellers/{id}/access-token` and `…/grantless-token`: the token broker (cache, refresh,
+//! single flight, LWA's failures), against the LWA emulator over HTTP.
 
 use std::time::Duration;
 

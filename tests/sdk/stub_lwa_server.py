@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A stand-in for spvault's LWA-compatible endpoint (API.md section 7), for checking the SDK
-drivers without building the vault. Standard library only.
+"""A stand-in for spvault's LWA-compatible endpoint (`POST /auth/o2/token`, see the README's
+"Using spvault from your SDK"), for checking the SDK drivers without building the vault.
+Standard library only.
 
     python3 tests/sdk/stub_lwa_server.py [--port 0] [--expires-in 3600] [--log FILE]
 
@@ -61,7 +62,7 @@ def parse_body(content_type: str, raw: bytes):
 
 
 def token_response(fields: dict, expires_in: int):
-    """(status, body) for one token request, per API.md section 7."""
+    """(status, body) for one token request, as the vault answers it."""
     grant_type = fields.get("grant_type")
     if not grant_type:
         return 400, {"error": "invalid_request", "error_description": "grant_type is missing"}

@@ -358,7 +358,7 @@ impl SecretRotation {
                 Method::POST,
                 base,
                 ROTATE_CLIENT_SECRET_PATH,
-                &token.access_token,
+                &token.token,
                 None,
             )
             .await

@@ -382,7 +382,7 @@ impl Broker {
                     self.0
                         .cache
                         .insert(subject.cache_key(), Arc::clone(&token), read_at);
-                    return delivery.map(|()| delivered_token(&token, Source::Lwa));
+                    return delivery.map(|()| token.delivered(Source::Lwa));
                 }
                 Exchanged::Refused { verdict } => return Err(self.refused(&verdict)),
                 Exchanged::Unavailable { credentials } => {
@@ -511,7 +511,7 @@ impl Broker {
         source: Source,
     ) -> Result<Delivered, Error> {
         if !who.via.broker_records() {
-            return Ok(delivered_token(token, source));
+            return Ok(token.delivered(source));
         }
         match self
             .0
@@ -519,7 +519,7 @@ impl Broker {
             .record(exchange::delivery_row(who, subject, token, source))
             .await
         {
-            Ok(()) => Ok(delivered_token(token, source)),
+            Ok(()) => Ok(token.delivered(source)),
             Err(DeliveryError::Refused) => Err(self.why_refused(who.tenant_id, subject).await),
             Err(DeliveryError::Unwritten(reason)) => Err(Error::RecordUnwritten(reason)),
         }
@@ -532,16 +532,6 @@ impl Broker {
             Ok(_) => subject.not_found(),
             Err(err) => Error::from(err),
         }
-    }
-}
-
-fn delivered_token(token: &CachedToken, source: Source) -> Delivered {
-    Delivered {
-        access_token: token.access_token.clone(),
-        issued_at: token.issued_at,
-        expires_at: token.expires_at,
-        source,
-        issue_id: token.issue_id,
     }
 }
 

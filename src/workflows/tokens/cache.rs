@@ -15,6 +15,7 @@ use moka::Expiry;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::subject::{Delivered, Source};
 use crate::invalidation::Invalidate;
 use crate::invalidation::Invalidation;
 
@@ -34,6 +35,17 @@ impl CachedToken {
     /// Seconds of life left (negative once expired).
     pub fn seconds_left(&self, now: DateTime<Utc>) -> i64 {
         (self.expires_at - now).num_seconds()
+    }
+
+    /// The token handed out, from `source`.
+    pub(super) fn delivered(&self, source: Source) -> Delivered {
+        Delivered {
+            token: self.access_token.clone(),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            source,
+            issue_id: self.issue_id,
+        }
     }
 
     /// About how many bytes the entry holds.

@@ -24,5 +24,5 @@ mod subject;
 pub use authorization_code::{CodeExchange, CodeOutcome, CodeRecord};
 pub use broker::{Broker, RefreshPolicy};
 pub use cache::{CachedToken, TokenCache};
-pub use restricted::{DeliveredRdt, RestrictedDataTokens, RESTRICTED_DATA_TOKEN_GRANT};
+pub use restricted::{RestrictedDataTokens, RESTRICTED_DATA_TOKEN_GRANT};
 pub use subject::{grantless_cache_key, Delivered, Requester, Source, Via, Want};

@@ -29,7 +29,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use governor::DefaultDirectRateLimiter;
 use moka::sync::Cache;
-use secrecy::SecretString;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -38,7 +37,7 @@ use self::mint::{delivery_row, Job, Minted, Seen, Target, LONGEST_QUEUE};
 use super::broker::{Broker, RefreshPolicy};
 use super::cache::{CachedToken, Generation, TokenCache};
 use super::exchange::usable;
-use super::subject::{Requester, Source, Subject, Via, Want};
+use super::subject::{Delivered, Requester, Source, Subject, Via, Want};
 use crate::amazon::sp_api::SpApiClient;
 use crate::db::cached_tokens::CachedTokenRow;
 use crate::domain::{CredentialKind, ResourceSet};
@@ -54,24 +53,6 @@ const LONGEST_WAIT: Duration = Duration::from_millis(200);
 const MOST_SUPERSEDED: u32 = 3;
 /// Flights and per-seller paces kept at most (each a few hundred bytes).
 const MOST_FLIGHTS: u64 = 100_000;
-
-/// A Restricted Data Token handed out (and recorded, unless the requester is the vault itself).
-pub struct DeliveredRdt {
-    pub restricted_data_token: SecretString,
-    pub application_id: Uuid,
-    pub issued_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    /// `Cache` or `SpApi`.
-    pub source: Source,
-    pub issue_id: Uuid,
-}
-
-impl DeliveredRdt {
-    /// Seconds of life left now (never negative).
-    pub fn expires_in(&self) -> i64 {
-        (self.expires_at - Utc::now()).num_seconds().max(0)
-    }
-}
 
 /// The Restricted Data Token workflow; cheap to clone.
 #[derive(Clone)]
@@ -142,7 +123,7 @@ impl RestrictedDataTokens {
         seller_id: Uuid,
         set: &ResourceSet,
         want: Want,
-    ) -> Result<DeliveredRdt, Error> {
+    ) -> Result<Delivered, Error> {
         let target = Target {
             seller_id,
             set,
@@ -163,7 +144,7 @@ impl RestrictedDataTokens {
         who: &Requester,
         target: Target<'_>,
         want: Want,
-    ) -> Result<DeliveredRdt, Error> {
+    ) -> Result<Delivered, Error> {
         let requested_at = Utc::now();
         if let Some(token) = self.fresh_in_memory(who, target.key, want) {
             self.refresh_if_due(who, target, &token);
@@ -211,7 +192,7 @@ impl RestrictedDataTokens {
         target: Target<'_>,
         want: Want,
         requested_at: DateTime<Utc>,
-    ) -> Result<DeliveredRdt, Error> {
+    ) -> Result<Delivered, Error> {
         let waiting_since = tokio::time::Instant::now();
         let mut wait = FIRST_WAIT;
         let mut superseded = 0;
@@ -265,7 +246,7 @@ impl RestrictedDataTokens {
                 Minted::Issued { token, delivery } => {
                     let token = Arc::new(token);
                     self.0.cache.insert(target.key, Arc::clone(&token), read_at);
-                    return delivery.map(|()| delivered(&token, Source::SpApi));
+                    return delivery.map(|()| token.delivered(Source::SpApi));
                 }
                 Minted::Refused { status, errors } => {
                     return Err(Error::SpApiRefused { status, errors })
@@ -306,7 +287,7 @@ impl RestrictedDataTokens {
             who,
             target,
             seen,
-            access_token: &access.access_token,
+            access_token: &access.token,
             want,
             requested_at,
             threshold: self.threshold(want),
@@ -324,7 +305,7 @@ impl RestrictedDataTokens {
         who: &Requester,
         seller_id: Uuid,
         want: Want,
-    ) -> Result<super::subject::Delivered, Error> {
+    ) -> Result<Delivered, Error> {
         let internal = Requester {
             via: Via::Internal,
             ..who.clone()
@@ -353,7 +334,7 @@ impl RestrictedDataTokens {
         seen: &Seen,
         read_at: Generation,
         why: String,
-    ) -> Result<DeliveredRdt, Error> {
+    ) -> Result<Delivered, Error> {
         let still_valid = seen
             .stored
             .as_ref()
@@ -501,9 +482,9 @@ impl RestrictedDataTokens {
         target: Target<'_>,
         token: &CachedToken,
         source: Source,
-    ) -> Result<DeliveredRdt, Error> {
+    ) -> Result<Delivered, Error> {
         if !who.via.broker_records() {
-            return Ok(delivered(token, source));
+            return Ok(token.delivered(source));
         }
         match self
             .0
@@ -511,7 +492,7 @@ impl RestrictedDataTokens {
             .record(delivery_row(who, target, token, source))
             .await
         {
-            Ok(()) => Ok(delivered(token, source)),
+            Ok(()) => Ok(token.delivered(source)),
             Err(DeliveryError::Refused) => {
                 let subject = Subject::Seller {
                     seller_id: target.seller_id,
@@ -521,16 +502,5 @@ impl RestrictedDataTokens {
             }
             Err(DeliveryError::Unwritten(reason)) => Err(Error::RecordUnwritten(reason)),
         }
-    }
-}
-
-fn delivered(token: &CachedToken, source: Source) -> DeliveredRdt {
-    DeliveredRdt {
-        restricted_data_token: token.access_token.clone(),
-        application_id: token.application_id,
-        issued_at: token.issued_at,
-        expires_at: token.expires_at,
-        source,
-        issue_id: token.issue_id,
     }
 }

@@ -208,9 +208,11 @@ pub struct Want {
     pub force_refresh: bool,
 }
 
-/// A token handed out, recorded.
+/// A token handed out (and recorded, unless the requester records its own use of it): a
+/// seller's or grantless access token, or a Restricted Data Token.
 pub struct Delivered {
-    pub access_token: SecretString,
+    /// The token itself; either kind goes in `x-amz-access-token`.
+    pub token: SecretString,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub source: Source,
