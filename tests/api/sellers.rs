@@ -422,3 +422,28 @@ async fn seller_changes_are_audited() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_token_for_a_seller_sets_its_last_issue_but_not_its_updated_at() {
+    let (app, world) = crate::helpers::spawn_app_and_world("acme").await;
+    let path = format!("/v1/sellers/{}", world.seller_id);
+    let before = expect_status(app.get(&path, &world.admin.key).await, StatusCode::OK).await;
+    assert!(before["last_token_issued_at"].is_null());
+    let response = app
+        .access_token(&world.tokens, &world.seller_id, None)
+        .await;
+    let token = expect_status(response, StatusCode::OK).await;
+
+    let after = expect_status(app.get(&path, &world.admin.key).await, StatusCode::OK).await;
+    assert_eq!(after["last_token_issued_at"], token["issued_at"]);
+    assert_eq!(after["updated_at"], before["updated_at"]);
+    // A change of the seller itself still moves it.
+    let patched = expect_status(
+        app.patch(&path, &world.admin.key, &json!({"external_id": "shop-7"}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(patched["updated_at"], before["updated_at"]);
+    assert_eq!(patched["last_token_issued_at"], token["issued_at"]);
+}
