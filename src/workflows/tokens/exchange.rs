@@ -28,6 +28,7 @@
 //! [`run`] in the request's own task: actix does not drop a handler's future when its client
 //! goes away, and a graceful shutdown waits longer than LWA's retry budget.)
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -205,18 +206,42 @@ pub(super) async fn run(job: Job<'_>) -> Result<Exchanged, Error> {
         .acquire()
         .await
         .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
-    let (key, lease_id) = (job.subject.cache_key(), Uuid::new_v4());
-    let Some(generation) =
-        leases::take_lease(job.pool, key, job.who.tenant_id, lease_id, job.lease).await?
+    let exchanged = with_lease(
+        job.pool,
+        job.subject.cache_key(),
+        job.who.tenant_id,
+        job.lease,
+        |lease_id, generation| holding_the_lease(&job, lease_id, generation),
+    )
+    .await?;
+    Ok(exchanged.unwrap_or(Exchanged::Busy))
+}
+
+/// Runs `body` holding the lease of `cache_key` for `ttl` (see `db::leases`), given the lease's
+/// id and generation; `None` if another holder's lease is still running. A `body` that fails
+/// gives the lease back rather than make others wait for it to run out (one that succeeds gave
+/// it back in its own commit).
+pub(super) async fn with_lease<T, F, Fut>(
+    pool: &PgPool,
+    cache_key: Uuid,
+    tenant_id: Uuid,
+    ttl: Duration,
+    body: F,
+) -> Result<Option<T>, Error>
+where
+    F: FnOnce(Uuid, i64) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let lease_id = Uuid::new_v4();
+    let Some(generation) = leases::take_lease(pool, cache_key, tenant_id, lease_id, ttl).await?
     else {
-        return Ok(Exchanged::Busy);
+        return Ok(None);
     };
-    let result = holding_the_lease(&job, lease_id, generation).await;
+    let result = body(lease_id, generation).await;
     if result.is_err() {
-        // Give the lease back rather than make others wait for it to run out.
-        let _ = leases::release_lease(job.pool, key, lease_id).await;
+        let _ = leases::release_lease(pool, cache_key, lease_id).await;
     }
-    result
+    result.map(Some)
 }
 
 async fn holding_the_lease(

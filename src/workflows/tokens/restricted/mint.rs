@@ -177,18 +177,15 @@ pub(super) struct Job<'a> {
 
 /// Runs `job` to its end.
 pub(super) async fn run(job: Job<'_>) -> Result<Minted, Error> {
-    let (key, lease_id) = (job.target.key, Uuid::new_v4());
-    let Some(generation) =
-        leases::take_lease(job.pool, key, job.who.tenant_id, lease_id, job.lease).await?
-    else {
-        return Ok(Minted::Busy);
-    };
-    let result = holding_the_lease(&job, lease_id, generation).await;
-    if result.is_err() {
-        // Give the lease back rather than make others wait for it to run out.
-        let _ = leases::release_lease(job.pool, key, lease_id).await;
-    }
-    result
+    let minted = exchange::with_lease(
+        job.pool,
+        job.target.key,
+        job.who.tenant_id,
+        job.lease,
+        |lease_id, generation| holding_the_lease(&job, lease_id, generation),
+    )
+    .await?;
+    Ok(minted.unwrap_or(Minted::Busy))
 }
 
 async fn holding_the_lease(
