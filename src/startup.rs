@@ -159,7 +159,6 @@ impl Application {
             pool.clone(),
             keystore.clone().into_inner(),
             rdt_cache,
-            deliveries.clone(),
             policy,
         ));
         // Every background task is supervised: a failure is logged, counted in /metrics, shown

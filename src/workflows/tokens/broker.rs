@@ -510,13 +510,26 @@ impl Broker {
         token: &CachedToken,
         source: Source,
     ) -> Result<Delivered, Error> {
+        self.deliver_as(who, subject, token, source, exchange::ACCESS_TOKEN)
+            .await
+    }
+
+    /// As `deliver`, for a token of `kind` (a Restricted Data Token's, say: see `restricted`).
+    pub(super) async fn deliver_as(
+        &self,
+        who: &Requester,
+        subject: &Subject<'_>,
+        token: &CachedToken,
+        source: Source,
+        kind: &'static str,
+    ) -> Result<Delivered, Error> {
         if !who.via.broker_records() {
             return Ok(token.delivered(source));
         }
         match self
             .0
             .deliveries
-            .record(exchange::delivery_row(who, subject, token, source))
+            .record(exchange::delivery_row(who, subject, token, source, kind))
             .await
         {
             Ok(()) => Ok(token.delivered(source)),

@@ -506,7 +506,7 @@ async fn record_token(
     };
     let delivery = recording
         .deliver
-        .then(|| delivery_row(who, subject, &token, Source::Lwa));
+        .then(|| delivery_row(who, subject, &token, Source::Lwa, ACCESS_TOKEN));
     let recorded = record_new_token(
         pool,
         &NewToken {
@@ -615,12 +615,17 @@ fn open_secret(
     KeyStore::open_with(data_key, place, sealed).map_err(|err| Error::secret(err, kind))
 }
 
-/// The delivery record of `token`, handed to `who` now.
+/// What a delivery record says was handed out: an access token (an RDT's is
+/// `restricted::mint::KIND`).
+pub(super) const ACCESS_TOKEN: &str = "access_token";
+
+/// The delivery record of `token` (of `kind`), handed to `who` now.
 pub(super) fn delivery_row(
     who: &Requester,
     subject: &Subject<'_>,
     token: &CachedToken,
     source: Source,
+    kind: &'static str,
 ) -> NewTokenDelivery {
     NewTokenDelivery {
         id: Uuid::now_v7(),
@@ -632,7 +637,7 @@ pub(super) fn delivery_row(
         api_key_id: who.api_key_id.unwrap_or_default(),
         source: source.as_str(),
         via: who.via.as_str(),
-        kind: "access_token",
+        kind,
         delivered_at: Utc::now(),
         request_id: who.request_id.clone(),
         client_ip: who.client_ip.clone(),

@@ -33,17 +33,16 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use self::mint::{delivery_row, Job, Minted, Seen, Target, LONGEST_QUEUE};
+use self::mint::{Job, Minted, Seen, Target, LONGEST_QUEUE};
 use super::broker::{Broker, RefreshPolicy};
 use super::cache::{CachedToken, Generation, TokenCache};
 use super::exchange::usable;
-use super::subject::{Delivered, Requester, Source, Subject, Via, Want};
+use super::subject::{Delivered, Requester, Source, Via, Want};
 use crate::amazon::sp_api::SpApiClient;
 use crate::db::cached_tokens::CachedTokenRow;
 use crate::domain::{CredentialKind, ResourceSet};
 use crate::keystore::{places, KeyStore, SecretError};
 use crate::metrics;
-use crate::workflows::trail::deliveries::{DeliveryError, DeliveryWriter};
 use crate::workflows::Error;
 
 pub use self::mint::RESTRICTED_DATA_TOKEN_GRANT;
@@ -67,7 +66,6 @@ struct Inner {
     flights: Cache<Uuid, Arc<Mutex<()>>>,
     refreshing: Cache<Uuid, ()>,
     paces: Cache<Uuid, Arc<DefaultDirectRateLimiter>>,
-    deliveries: DeliveryWriter,
     skew_seconds: i64,
     ahead_seconds: i64,
     lease: Duration,
@@ -82,7 +80,6 @@ impl RestrictedDataTokens {
         pool: PgPool,
         keystore: Arc<KeyStore>,
         cache: Arc<TokenCache>,
-        deliveries: DeliveryWriter,
         policy: RefreshPolicy,
     ) -> Self {
         let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
@@ -106,7 +103,6 @@ impl RestrictedDataTokens {
                 .max_capacity(MOST_FLIGHTS)
                 .time_to_idle(Duration::from_secs(60))
                 .build(),
-            deliveries,
             skew_seconds: seconds(policy.skew_seconds),
             ahead_seconds: seconds(policy.ahead_seconds),
             lease,
@@ -483,24 +479,10 @@ impl RestrictedDataTokens {
         token: &CachedToken,
         source: Source,
     ) -> Result<Delivered, Error> {
-        if !who.via.broker_records() {
-            return Ok(token.delivered(source));
-        }
-        match self
-            .0
-            .deliveries
-            .record(delivery_row(who, target, token, source))
+        let seller = target.seller();
+        self.0
+            .broker
+            .deliver_as(who, &seller, token, source, mint::KIND)
             .await
-        {
-            Ok(()) => Ok(token.delivered(source)),
-            Err(DeliveryError::Refused) => {
-                let subject = Subject::Seller {
-                    seller_id: target.seller_id,
-                    client_id: None,
-                };
-                Err(self.0.broker.why_refused(who.tenant_id, &subject).await)
-            }
-            Err(DeliveryError::Unwritten(reason)) => Err(Error::RecordUnwritten(reason)),
-        }
     }
 }

@@ -32,7 +32,7 @@ use crate::amazon::tokens_api::{refused_access_token, TokensApiCall};
 use crate::db::cached_tokens::{CachedTokenRow, Fence, NewToken};
 use crate::db::leases;
 use crate::db::restricted_tokens::{self as store, RestrictedGrantRow};
-use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
+use crate::db::token_trail::{self, NewTokenIssue};
 use crate::domain::{ApplicationStatus, CredentialKind, Region, ResourceSet, SellerStatus};
 use crate::keystore::{places, KeyStore, SecretError};
 use crate::workflows::tokens::cache::CachedToken;
@@ -43,7 +43,7 @@ use crate::workflows::Error;
 /// The grant type of a Tokens API call in the trail.
 pub const RESTRICTED_DATA_TOKEN_GRANT: &str = "restricted_data_token";
 /// The `kind` of a delivery of a Restricted Data Token.
-const KIND: &str = "restricted_data_token";
+pub(super) const KIND: &str = "restricted_data_token";
 
 /// Amazon's usage plan of `createRestrictedDataToken`: per seller, 1 a second, bursts of 10.
 const TOKENS_API_PER_SECOND: u32 = 1;
@@ -322,7 +322,7 @@ async fn record(
     };
     let delivery = job
         .deliver
-        .then(|| delivery_row(who, target, &token, Source::SpApi));
+        .then(|| exchange::delivery_row(who, &target.seller(), &token, Source::SpApi, KIND));
     let recorded = record_new_token(
         pool,
         &NewToken {
@@ -392,19 +392,12 @@ fn failure_code(failure: &SpApiFailure) -> String {
     }
 }
 
-/// The delivery record of an RDT of `target`, handed to `who` now.
-pub(super) fn delivery_row(
-    who: &Requester,
-    target: Target<'_>,
-    token: &CachedToken,
-    source: Source,
-) -> NewTokenDelivery {
-    let seller = Subject::Seller {
-        seller_id: target.seller_id,
-        client_id: None,
-    };
-    NewTokenDelivery {
-        kind: KIND,
-        ..exchange::delivery_row(who, &seller, token, source)
+impl Target<'_> {
+    /// The seller whose RDT this is, as the broker names it.
+    pub(super) fn seller(&self) -> Subject<'static> {
+        Subject::Seller {
+            seller_id: self.seller_id,
+            client_id: None,
+        }
     }
 }
