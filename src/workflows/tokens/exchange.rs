@@ -645,7 +645,8 @@ pub(super) fn delivery_row(
     }
 }
 
-fn stored_row(
+/// The stored token of a row read with its four columns, if there is one.
+pub(super) fn stored_row(
     sealed: Option<Vec<u8>>,
     issue_id: Option<Uuid>,
     issued_at: Option<DateTime<Utc>>,

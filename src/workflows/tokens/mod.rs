@@ -1,5 +1,9 @@
 //! The heart of the vault: access tokens on demand. Imports point down this list:
 //!
+//! - `restricted` — Restricted Data Tokens from SP-API's Tokens API, by the same rules and
+//!   mechanisms (cache, flights, leases, fenced commit, deliveries), per seller and resource set;
+//!   its `mint` is one Tokens API call in the shape of `exchange`, with its pieces; it asks the
+//!   broker for the seller's access token and records deliveries through it
 //! - `broker`   — the policy: memory cache, single flight, refresh rules (and refresh ahead of
 //!   expiry, in the background), fallbacks, delivery records, and what LWA's verdicts mean for
 //!   the caches
@@ -8,9 +12,6 @@
 //!   verdicts mean in the database
 //! - `cache`    — tokens in memory, invalidated with the rest of the replica's caches
 //! - `subject`  — the types all of them share: whose token, who asks, what for, LWA's verdicts
-//! - `restricted` — Restricted Data Tokens from SP-API's Tokens API, by the same rules and
-//!   mechanisms (cache, flights, leases, fenced commit, deliveries), per seller and resource set;
-//!   its `mint` is one Tokens API call in the shape of `exchange`, with its pieces
 //! - `authorization_code` — a seller's consent exchanged for its refresh token (onboarding), and
 //!   its records
 

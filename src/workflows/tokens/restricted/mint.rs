@@ -101,22 +101,12 @@ pub(super) async fn read(
     }
     let region = Region::parse(&grant.region)
         .map_err(|err| anyhow::anyhow!("a stored seller's region: {err}"))?;
-    let stored = match (
+    let stored = exchange::stored_row(
         grant.cached_token.clone(),
         grant.cached_issue_id,
         grant.cached_issued_at,
         grant.cached_expires_at,
-    ) {
-        (Some(sealed_token), Some(issue_id), Some(issued_at), Some(expires_at)) => {
-            Some(CachedTokenRow {
-                sealed_token,
-                issue_id,
-                issued_at,
-                expires_at,
-            })
-        }
-        _ => None,
-    };
+    );
     Ok(Seen {
         grant,
         region,
