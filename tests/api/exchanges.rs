@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use spvault::emulator::Behaviour;
 use uuid::Uuid;
 
-use crate::helpers::{expect_status, refresh_token, spawn_app, spawn_app_with, TestApp, World};
+use crate::helpers::{eventually, expect_status, spawn_app, spawn_app_with, TestApp, World};
 
 async fn token(app: &TestApp, world: &World) -> Value {
     let response = app
@@ -28,21 +28,6 @@ async fn patient_app() -> TestApp {
         settings.lwa_retry_budget_ms = 5_000;
     })
     .await
-}
-
-/// Polls `done` (every 20 ms, for up to 15 s) until it holds.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..750 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never: {what}");
 }
 
 async fn count(app: &TestApp, sql: &str, seller_id: &str) -> i64 {
@@ -247,17 +232,7 @@ async fn an_exchange_that_started_with_the_old_refresh_token_never_overwrites_th
         app.lwa.max_in_flight() > 0
     })
     .await;
-    let new_token = refresh_token();
-    expect_status(
-        app.put(
-            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
-            &world.admin.key,
-            &json!({"refresh_token": new_token}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    let new_token = app.replace_refresh_token(&world).await;
 
     // The caller gets a token minted with the new refresh token, and that is what is stored.
     let delivered = expect_status(fetch.await.unwrap(), StatusCode::OK).await;
@@ -301,16 +276,7 @@ async fn invalid_grant_for_a_replaced_refresh_token_never_revokes_the_new_one() 
         app.lwa.max_in_flight() > 0
     })
     .await;
-    expect_status(
-        app.put(
-            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
-            &world.admin.key,
-            &json!({"refresh_token": refresh_token()}),
-        )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.replace_refresh_token(&world).await;
 
     expect_status(fetch.await.unwrap(), StatusCode::OK).await;
     let seller = expect_status(

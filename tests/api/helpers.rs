@@ -318,6 +318,20 @@ impl TestApp {
         }
     }
 
+    /// Replaces the world's seller's refresh token with a new one (as its admin): the new one.
+    pub async fn replace_refresh_token(&self, world: &World) -> String {
+        let new_token = refresh_token();
+        let response = self
+            .put(
+                &format!("/v1/sellers/{}/refresh-token", world.seller_id),
+                &world.admin.key,
+                &json!({ "refresh_token": new_token }),
+            )
+            .await;
+        expect_status(response, StatusCode::OK).await;
+        new_token
+    }
+
     /// Another seller of the world's application.
     pub async fn another_seller(&self, world: &World) -> (String, String) {
         let token = refresh_token();
@@ -416,4 +430,19 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .unwrap_or_default();
     fields.sort();
     fields
+}
+
+/// Polls `done` (every 20 ms, for up to 15 s) until it holds.
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..750 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never: {what}");
 }

@@ -1,15 +1,13 @@
 //! `POST /v1/sellers/{id}/restricted-data-token`: Restricted Data Tokens from the Tokens API,
 //! cached per seller and canonical resource set, single flight across replicas, audited.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use spvault::emulator::Behaviour;
 use uuid::Uuid;
 
 use crate::helpers::{
-    error_fields, expect_problem, expect_status, refresh_token, spawn_app, spawn_app_and_world,
+    error_fields, eventually, expect_problem, expect_status, spawn_app, spawn_app_and_world,
     spawn_app_with, token_issues, Key, TestApp, World,
 };
 
@@ -441,23 +439,11 @@ async fn an_rdt_minted_while_the_refresh_token_was_replaced_is_never_stored_nor_
         tokio::spawn(async move { rdt(&app, &key, &seller, &address_set()).await })
     };
     // At the Tokens API with an access token of the old refresh token.
-    let mut polls = 0;
-    while app.lwa.tokens_api_calls() == 0 {
-        polls += 1;
-        assert!(polls < 750, "never: the Tokens API call in flight");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let new_token = refresh_token();
-    expect_status(
-        app.put(
-            &format!("/v1/sellers/{}/refresh-token", world.seller_id),
-            &world.admin.key,
-            &json!({"refresh_token": new_token}),
-        )
-        .await,
-        StatusCode::OK,
-    )
+    eventually("the Tokens API call in flight", || async {
+        app.lwa.tokens_api_calls() > 0
+    })
     .await;
+    let new_token = app.replace_refresh_token(&world).await;
 
     // The caller gets an RDT minted with the new refresh token's access token, and that is what
     // is stored; the first call is on record, its RDT nowhere else.
