@@ -2,6 +2,8 @@
 //! credentials and states an exchange reads and writes. (Who may exchange for a cache key is
 //! `leases`.)
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -35,8 +37,12 @@ pub struct SellerGrantRow {
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
+    /// Whether the stored token will do (see [`Freshness`]).
+    pub stored_fresh: bool,
     /// The generation of the cache key's exchange lease, read with the stored token.
     pub lease_generation: Option<i64>,
+    /// The lease's generation when this read took it (see [`GrantRead::lease`]).
+    pub lease_taken: Option<i64>,
 }
 
 /// Everything a grantless exchange needs, with the token stored for it, if any.
@@ -53,64 +59,178 @@ pub struct ApplicationGrantRow {
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
+    /// Whether the stored token will do (see [`Freshness`]).
+    pub stored_fresh: bool,
     /// The generation of the cache key's exchange lease, read with the stored token.
     pub lease_generation: Option<i64>,
+    /// The lease's generation when this read took it (see [`GrantRead::lease`]).
+    pub lease_taken: Option<i64>,
 }
 
+/// When a stored token will do for a caller: it expires at or after `expires_after` (if set) and
+/// was issued at or after `issued_since` (if set). The grant reads compare in SQL, and
+/// [`Freshness::admits`] the same way in Rust.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    pub expires_after: Option<DateTime<Utc>>,
+    pub issued_since: Option<DateTime<Utc>>,
+}
+
+impl Freshness {
+    pub fn admits(&self, stored: &CachedTokenRow) -> bool {
+        self.expires_after.is_none_or(|t| stored.expires_at >= t)
+            && self.issued_since.is_none_or(|t| stored.issued_at >= t)
+    }
+}
+
+/// How a grant is read: when its stored token will do, and whether to take the cache key's
+/// exchange lease (see `leases`) in the same statement if it will not.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantRead<'a> {
+    pub freshness: Freshness,
+    /// The lease to take (its id and how long it lasts) if the stored token will not do and
+    /// the caller may exchange.
+    pub lease: Option<(Uuid, Duration)>,
+    /// A seller's application must have this LWA client id for a lease to be taken.
+    pub client_id: Option<&'a str>,
+}
+
+impl GrantRead<'_> {
+    fn lease_id(&self) -> Option<Uuid> {
+        self.lease.map(|(id, _)| id)
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.lease.map_or(0, |(_, ttl)| {
+            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+        })
+    }
+}
+
+/// A seller's grant, and, as `read` asks, its exchange lease, in one statement. The lease is
+/// taken only where the exchange would go ahead: the stored token will not do, the tenant is
+/// enabled, the seller and its application are not refused by LWA, and the client id matches
+/// (as `workflows::tokens::exchange::credentials` decides from the row). `on conflict` sees the
+/// latest committed lease whatever the statement's snapshot, so `lease_taken` counts every lease
+/// given back before this one was taken, and `lease_generation` those before the snapshot in
+/// which the stored token was read.
 pub async fn load_seller_grant(
     conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
     seller_id: Uuid,
+    read: &GrantRead<'_>,
 ) -> Result<Option<SellerGrantRow>, sqlx::Error> {
     sqlx::query_as!(
         SellerGrantRow,
-        r#"select t.disabled as tenant_disabled, s.id as seller_id, s.application_id,
-                  s.status as "seller_status: SellerStatus",
-                  s.refresh_token as sealed_refresh_token, a.client_id,
-                  a.client_secret as sealed_client_secret,
-                  case when a.previous_client_secret_expires_at > now() then a.previous_client_secret end
-                      as "sealed_previous_client_secret?",
-                  a.status as "application_status: ApplicationStatus",
-                  c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
-                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?",
-                  l.generation as "lease_generation?"
-           from seller s
-           join tenant t on t.id = s.tenant_id
-           join application a on a.id = s.application_id and a.tenant_id = s.tenant_id
-           left join cached_token c on c.cache_key = s.id
-           left join exchange_lease l on l.cache_key = s.id
-           where s.tenant_id = $1 and s.id = $2"#,
+        r#"with g as (
+               select t.disabled as tenant_disabled, s.id as seller_id, s.application_id,
+                      s.status as seller_status, s.refresh_token, a.client_id, a.client_secret,
+                      case when a.previous_client_secret_expires_at > now()
+                           then a.previous_client_secret end as previous_client_secret,
+                      a.status as application_status,
+                      c.sealed_token, c.issue_id, c.issued_at, c.expires_at,
+                      (c.cache_key is not null
+                       and ($3::timestamptz is null or c.expires_at >= $3)
+                       and ($4::timestamptz is null or c.issued_at >= $4)) is true as stored_fresh,
+                      l.generation
+               from seller s
+               join tenant t on t.id = s.tenant_id
+               join application a on a.id = s.application_id and a.tenant_id = s.tenant_id
+               left join cached_token c on c.cache_key = s.id
+               left join exchange_lease l on l.cache_key = s.id
+               where s.tenant_id = $1 and s.id = $2
+           ), taken as (
+               insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
+               select g.seller_id, $1, $5, now() + make_interval(secs => $6::bigint / 1000.0)
+               from g
+               where $5::uuid is not null and not g.stored_fresh and not g.tenant_disabled
+                 and g.seller_status = 'active' and g.application_status = 'active'
+                 and ($7::text is null or g.client_id = $7)
+               on conflict (cache_key) do update
+               set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
+                   expires_at = excluded.expires_at
+               where exchange_lease.expires_at <= now()
+               returning lease_id, generation
+           )
+           select g.tenant_disabled as "tenant_disabled!", g.seller_id as "seller_id!",
+                  g.application_id as "application_id!",
+                  g.seller_status as "seller_status!: SellerStatus",
+                  g.refresh_token as "sealed_refresh_token!", g.client_id as "client_id!",
+                  g.client_secret as "sealed_client_secret!",
+                  g.previous_client_secret as "sealed_previous_client_secret?",
+                  g.application_status as "application_status!: ApplicationStatus",
+                  g.sealed_token as "cached_token?", g.issue_id as "cached_issue_id?",
+                  g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
+                  g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
+                  k.generation as "lease_taken?"
+           from g left join taken k on k.lease_id = $5"#,
         tenant_id,
-        seller_id
+        seller_id,
+        read.freshness.expires_after,
+        read.freshness.issued_since,
+        read.lease_id(),
+        read.lease_ms(),
+        read.client_id,
     )
     .fetch_optional(conn)
     .await
 }
 
+/// An application's grant for a grantless token under `cache_key`, and, as `read` asks, its
+/// exchange lease, in one statement (as [`load_seller_grant`]).
 pub async fn load_application_grant(
     conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
     application_id: Uuid,
     cache_key: Uuid,
+    read: &GrantRead<'_>,
 ) -> Result<Option<ApplicationGrantRow>, sqlx::Error> {
     sqlx::query_as!(
         ApplicationGrantRow,
-        r#"select t.disabled as tenant_disabled, a.id as application_id, a.client_id,
-                  a.client_secret as sealed_client_secret,
-                  case when a.previous_client_secret_expires_at > now() then a.previous_client_secret end
-                      as "sealed_previous_client_secret?",
-                  a.status as "application_status: ApplicationStatus",
-                  c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
-                  c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?",
-                  l.generation as "lease_generation?"
-           from application a
-           join tenant t on t.id = a.tenant_id
-           left join cached_token c on c.cache_key = $3
-           left join exchange_lease l on l.cache_key = $3
-           where a.tenant_id = $1 and a.id = $2"#,
+        r#"with g as (
+               select t.disabled as tenant_disabled, a.id as application_id, a.client_id,
+                      a.client_secret,
+                      case when a.previous_client_secret_expires_at > now()
+                           then a.previous_client_secret end as previous_client_secret,
+                      a.status as application_status,
+                      c.sealed_token, c.issue_id, c.issued_at, c.expires_at,
+                      (c.cache_key is not null
+                       and ($4::timestamptz is null or c.expires_at >= $4)
+                       and ($5::timestamptz is null or c.issued_at >= $5)) is true as stored_fresh,
+                      l.generation
+               from application a
+               join tenant t on t.id = a.tenant_id
+               left join cached_token c on c.cache_key = $3
+               left join exchange_lease l on l.cache_key = $3
+               where a.tenant_id = $1 and a.id = $2
+           ), taken as (
+               insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
+               select $3, $1, $6, now() + make_interval(secs => $7::bigint / 1000.0)
+               from g
+               where $6::uuid is not null and not g.stored_fresh and not g.tenant_disabled
+                 and g.application_status = 'active'
+               on conflict (cache_key) do update
+               set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
+                   expires_at = excluded.expires_at
+               where exchange_lease.expires_at <= now()
+               returning lease_id, generation
+           )
+           select g.tenant_disabled as "tenant_disabled!", g.application_id as "application_id!",
+                  g.client_id as "client_id!", g.client_secret as "sealed_client_secret!",
+                  g.previous_client_secret as "sealed_previous_client_secret?",
+                  g.application_status as "application_status!: ApplicationStatus",
+                  g.sealed_token as "cached_token?", g.issue_id as "cached_issue_id?",
+                  g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
+                  g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
+                  k.generation as "lease_taken?"
+           from g left join taken k on k.lease_id = $6"#,
         tenant_id,
         application_id,
-        cache_key
+        cache_key,
+        read.freshness.expires_after,
+        read.freshness.issued_since,
+        read.lease_id(),
+        read.lease_ms(),
     )
     .fetch_optional(conn)
     .await

@@ -1,7 +1,9 @@
 //! `exchange_lease`: who may exchange for a cache key right now, across every replica.
 //!
-//! A lease is taken in one statement (free, or its holder's time ran out) and given back by its
-//! holder in the commit that records the exchange's result. Nothing holds a connection meanwhile.
+//! A lease is taken in one statement (free, or its holder's time ran out): [`take_lease`], or
+//! the read of an exchange's credentials itself (`cached_tokens::load_seller_grant`), which takes
+//! it only if the stored token will not do. Its holder gives it back in the commit that records
+//! the exchange's result. Nothing holds a connection meanwhile.
 //! A lease given back stays as a row that has run out, with its `generation` counted up: a reader
 //! that saw generation `g` (in the same snapshot as the cache key's stored token) and then takes
 //! the lease at `g` knows that no exchange stored anything in between.

@@ -330,8 +330,16 @@ async fn a_lease_given_back_moves_its_generation_so_a_later_holder_knows_to_read
         Uuid::parse_str(&world.seller_id).unwrap(),
         Uuid::parse_str(&world.tenant_id).unwrap(),
     );
+    let read = cached_tokens::GrantRead {
+        freshness: cached_tokens::Freshness {
+            expires_after: None,
+            issued_since: None,
+        },
+        lease: None,
+        client_id: None,
+    };
     let generation_read = || async {
-        cached_tokens::load_seller_grant(&app.pool, tenant, seller)
+        cached_tokens::load_seller_grant(&app.pool, tenant, seller, &read)
             .await
             .unwrap()
             .unwrap()
@@ -361,4 +369,123 @@ async fn a_lease_given_back_moves_its_generation_so_a_later_holder_knows_to_read
         .unwrap();
     assert!(lease_held(&app, &world.seller_id).await);
     assert_eq!(generation_read().await, Some(1));
+}
+
+#[tokio::test]
+async fn the_read_of_a_grant_takes_the_lease_only_when_its_stored_token_will_not_do() {
+    use spvault::db::cached_tokens::{self, Freshness, GrantRead};
+
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let (seller, tenant) = (
+        Uuid::parse_str(&world.seller_id).unwrap(),
+        Uuid::parse_str(&world.tenant_id).unwrap(),
+    );
+    let ttl = Duration::from_secs(10);
+    let far = chrono::Utc::now() + chrono::TimeDelta::days(1);
+    let read = |expires_after, client_id: Option<&'static str>| {
+        let pool = app.pool.clone();
+        async move {
+            let read = GrantRead {
+                freshness: Freshness {
+                    expires_after,
+                    issued_since: None,
+                },
+                lease: Some((Uuid::new_v4(), ttl)),
+                client_id,
+            };
+            cached_tokens::load_seller_grant(&pool, tenant, seller, &read)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+
+    // A token stored and good for longer than asked: read, no lease.
+    token(&app, &world).await;
+    let fresh = read(None, None).await;
+    assert!(fresh.stored_fresh && fresh.lease_taken.is_none());
+    assert!(!lease_held(&app, &world.seller_id).await);
+
+    // A caller with another client id is refused: no lease either.
+    let mismatch = read(Some(far), Some("amzn1.application-oa2-client.other")).await;
+    assert!(!mismatch.stored_fresh && mismatch.lease_taken.is_none());
+    assert!(!lease_held(&app, &world.seller_id).await);
+
+    // Asked to outlive it: the read takes the lease, at the generation the exchange left...
+    let stale = read(Some(far), None).await;
+    assert!(!stale.stored_fresh);
+    assert_eq!(stale.lease_taken, Some(1));
+    assert_eq!(stale.lease_generation, Some(1));
+    assert!(lease_held(&app, &world.seller_id).await);
+    // ...and a second reader finds it held.
+    let busy = read(Some(far), None).await;
+    assert!(busy.lease_taken.is_none());
+
+    // A seller LWA refused takes no lease once the lease is free again.
+    sqlx::query("update exchange_lease set expires_at = now() where cache_key = $1")
+        .bind(seller)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update seller set status = 'authorization_revoked' where id = $1")
+        .bind(seller)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let revoked = read(Some(far), None).await;
+    assert!(revoked.lease_taken.is_none());
+    assert!(!lease_held(&app, &world.seller_id).await);
+}
+
+#[tokio::test]
+async fn a_token_stored_by_another_replica_is_served_while_every_exchange_slot_is_in_use() {
+    let app = spawn_app_with(|settings| {
+        settings.max_concurrent_exchanges = 1;
+        settings.lwa_request_timeout_ms = 10_000;
+        settings.lwa_retry_budget_ms = 10_000;
+    })
+    .await;
+    let world = app.world("acme").await;
+    let (stored_seller, _) = app.another_seller(&world).await;
+    // One replica exchanged for this seller: its token is in `cached_token`.
+    expect_status(
+        app.access_token(&world.tokens, &stored_seller, None).await,
+        StatusCode::OK,
+    )
+    .await;
+
+    // Another replica, whose only exchange slot a slow exchange for another seller holds...
+    let replica = app.another_instance().await;
+    behave(
+        &app,
+        Behaviour {
+            latency_ms: Some(5_000),
+            ..Behaviour::default()
+        },
+    );
+    let slow = {
+        let (replica, key, seller) = (
+            replica.clone(),
+            world.tokens.clone(),
+            world.seller_id.clone(),
+        );
+        tokio::spawn(async move { replica.access_token(&key, &seller, None).await })
+    };
+    eventually("the slow exchange at LWA", || async {
+        app.lwa.max_in_flight() > 0
+    })
+    .await;
+
+    // ...serves the stored token without waiting for that slot.
+    let served = expect_status(
+        replica
+            .access_token(&world.tokens, &stored_seller, None)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(served["source"], "cache");
+    assert!(!slow.is_finished(), "the stored token waited for the slot");
+    expect_status(slow.await.unwrap(), StatusCode::OK).await;
 }

@@ -19,21 +19,21 @@ use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use secrecy::SecretString;
 use sqlx::PgPool;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use super::authorization_code::CodeExchange;
 use super::cache::{CachedToken, Generation, TokenCache};
-use super::exchange::{self, Credentials, Exchanged, Job};
+use super::exchange::{self, Credentials, Exchanged, Job, Lease, Next};
 use super::subject::{
     grantless_cache_key, Delivered, OwnedSubject, Requester, Source, Subject, Verdict, Want,
 };
 use crate::amazon::lwa_client::{Grant, LwaClient};
-use crate::db::cached_tokens::CachedTokenRow;
+use crate::db::cached_tokens::{CachedTokenRow, Freshness};
 use crate::db::{self, applications, tenants};
 use crate::domain::{ClientId, CredentialKind};
 use crate::invalidation::{Invalidate, Invalidation};
-use crate::keystore::{places, KeyStore, SecretError};
+use crate::keystore::{places, KeyStore};
 use crate::metrics;
 use crate::workflows::trail::deliveries::{DeliveryError, DeliveryWriter};
 use crate::workflows::Error;
@@ -290,22 +290,25 @@ impl Broker {
             return Ok(()); // refreshed meanwhile
         }
         let read_at = self.0.cache.generation();
-        let seen = exchange::credentials(&self.0.pool, who, &subject).await?;
-        let threshold = self.threshold(want);
-        if let Some(stored) = seen
-            .stored
-            .as_ref()
-            .filter(|s| exchange::usable(s, want, Utc::now(), threshold))
-        {
+        let fresh = exchange::freshness(want, Utc::now(), self.threshold(want));
+        let slot = self.exchange_slot().await?;
+        let lease = Some(self.0.lease);
+        let (seen, lease) = match exchange::read(&self.0.pool, who, &subject, fresh, lease).await? {
             // Another replica refreshed it: take its token into memory.
-            self.unseal_stored(who, &subject, &seen, stored, read_at)
-                .await?;
-            return Ok(());
-        }
-        match self
-            .exchange(who, subject, &seen, want, Utc::now(), false)
-            .await?
-        {
+            (seen, Next::Stored(stored)) => {
+                self.unseal_stored(who, &subject, &seen, &stored, read_at)
+                    .await?;
+                return Ok(());
+            }
+            // Another replica is refreshing it.
+            (_, Next::Stale) => return Ok(()),
+            (seen, Next::Exchange(lease)) => (seen, lease),
+        };
+        let exchanged = self
+            .exchange(who, subject, &seen, fresh, lease, false)
+            .await?;
+        drop(slot);
+        match exchanged {
             Exchanged::Stored {
                 credentials,
                 stored,
@@ -319,9 +322,9 @@ impl Broker {
                     .insert(subject.cache_key(), Arc::new(token), read_at);
             }
             Exchanged::Refused { verdict } => return Err(self.refused(&verdict)),
-            // Another replica is refreshing it; or LWA is down (recorded, the token serves on);
-            // or the credentials changed (their next caller exchanges with the new ones).
-            Exchanged::Busy | Exchanged::Unavailable { .. } | Exchanged::Superseded => {}
+            // LWA is down (recorded, the token serves on); or the credentials changed (their
+            // next caller exchanges with the new ones).
+            Exchanged::Unavailable { .. } | Exchanged::Superseded => {}
         }
         Ok(())
     }
@@ -338,34 +341,52 @@ impl Broker {
         let waiting_since = tokio::time::Instant::now();
         let mut wait = FIRST_WAIT;
         let mut superseded = 0;
+        let mut slot = None;
         loop {
             // Before anything is read that may go into the cache.
             let read_at = self.0.cache.generation();
-            let seen = exchange::credentials(&self.0.pool, who, &subject).await?;
-            if let Some(stored) = seen
-                .stored
-                .as_ref()
-                .filter(|s| exchange::usable(s, want, requested_at, threshold))
-            {
-                let token = self
-                    .unseal_stored(who, &subject, &seen, stored, read_at)
-                    .await?;
-                if !want.force_refresh {
-                    self.refresh_if_due(who, &subject, &token);
-                }
-                return self.deliver(who, &subject, &token, Source::Cache).await;
+            let fresh = exchange::freshness(want, requested_at, threshold);
+            // Only a caller that can start its exchange at once takes the lease: with one of the
+            // process's exchange slots, if one is free. (A stored token is read all the same.)
+            if slot.is_none() {
+                slot = self.0.exchange_slots.try_acquire().ok();
             }
+            let lease = slot.is_some().then_some(self.0.lease);
+            let (seen, lease) =
+                match exchange::read(&self.0.pool, who, &subject, fresh, lease).await? {
+                    (seen, Next::Stored(stored)) => {
+                        drop(slot);
+                        let token = self
+                            .unseal_stored(who, &subject, &seen, &stored, read_at)
+                            .await?;
+                        if !want.force_refresh {
+                            self.refresh_if_due(who, &subject, &token);
+                        }
+                        return self.deliver(who, &subject, &token, Source::Cache).await;
+                    }
+                    (seen, Next::Exchange(lease)) => (seen, lease),
+                    (_, Next::Stale) if slot.is_none() => {
+                        // Every slot is in use: wait for one, then read again, taking the lease.
+                        slot = Some(self.exchange_slot().await?);
+                        continue;
+                    }
+                    (seen, Next::Stale) if waiting_since.elapsed() >= self.0.lease => {
+                        return self.fallback(who, &subject, &seen, read_at).await;
+                    }
+                    (_, Next::Stale) => {
+                        // Another replica exchanges: its token will be in `cached_token`.
+                        slot = None;
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(LONGEST_WAIT);
+                        continue;
+                    }
+                };
             let deliver = who.via.broker_records();
-            match self
-                .exchange(who, subject, &seen, want, requested_at, deliver)
-                .await?
-            {
-                Exchanged::Busy if waiting_since.elapsed() < self.0.lease => {
-                    // Another replica exchanges: its token will be in `cached_token`.
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(LONGEST_WAIT);
-                }
-                Exchanged::Busy => return self.fallback(who, &subject, &seen, read_at).await,
+            let exchanged = self
+                .exchange(who, subject, &seen, fresh, lease, deliver)
+                .await?;
+            slot = None;
+            match exchanged {
                 Exchanged::Superseded if superseded < MOST_SUPERSEDED => superseded += 1,
                 Exchanged::Superseded => return Err(Error::Upstream),
                 Exchanged::Stored {
@@ -392,33 +413,33 @@ impl Broker {
         }
     }
 
+    /// One of this process's exchange slots.
+    async fn exchange_slot(&self) -> Result<SemaphorePermit<'_>, Error> {
+        self.0
+            .exchange_slots
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed").into())
+    }
+
     async fn exchange(
         &self,
         who: &Requester,
         subject: Subject<'_>,
         seen: &Credentials,
-        want: Want,
-        requested_at: DateTime<Utc>,
+        fresh: Freshness,
+        lease: Lease,
         deliver: bool,
     ) -> Result<Exchanged, Error> {
-        let data_key = self
-            .0
-            .keystore
-            .data_key(who.tenant_id)
-            .await
-            .map_err(|err| secret_error(err, &subject, CredentialKind::ClientSecret))?;
         exchange::run(Job {
             pool: &self.0.pool,
             lwa: &self.0.lwa,
-            slots: &self.0.exchange_slots,
-            data_key: &data_key,
+            keystore: &self.0.keystore,
             who,
             subject,
             seen,
-            want,
-            requested_at,
-            threshold: self.threshold(want),
-            lease: self.0.lease,
+            fresh,
+            lease,
             deliver,
         })
         .await
@@ -486,7 +507,7 @@ impl Broker {
                 &stored.sealed_token,
             )
             .await
-            .map_err(|err| secret_error(err, subject, CredentialKind::AccessToken))?;
+            .map_err(|err| exchange::secret_error(err, subject, CredentialKind::AccessToken))?;
         let token = Arc::new(CachedToken {
             tenant_id: who.tenant_id,
             application_id: credentials.application_id,
@@ -545,13 +566,5 @@ impl Broker {
             Ok(_) => subject.not_found(),
             Err(err) => Error::from(err),
         }
-    }
-}
-
-/// A failure to open the tenant's secrets; a tenant gone meanwhile is the subject gone.
-fn secret_error(err: SecretError, subject: &Subject<'_>, kind: CredentialKind) -> Error {
-    match err {
-        SecretError::NoDataKey => subject.not_found(),
-        err => Error::secret(err, kind),
     }
 }

@@ -1,11 +1,11 @@
 //! One exchange at LWA for a subject, one at a time across every replica, holding no database
 //! connection while LWA answers:
 //!
-//! 1. take the subject's lease (`db::leases`, one statement), or learn that another replica
-//!    holds it ([`Exchanged::Busy`]);
-//! 2. only if another exchange gave the lease back since the caller read the credentials and
-//!    `cached_token` (the lease's generation moved), read them again: that replica may have
-//!    stored a token;
+//! 1. read the credentials and stored token ([`read`], one statement), which takes the subject's
+//!    lease (`db::leases`) in the same statement if the stored token will not do; or learn that
+//!    another replica holds it ([`Next::Stale`]);
+//! 2. only if another exchange gave the lease back between the read's snapshot and the lease
+//!    (the lease's generation moved), read them again: that replica may have stored a token;
 //! 3. exchange at LWA;
 //! 4. record it: check that the credentials used are still the subject's (the fence: their rows
 //!    are locked `for share`, so a replacement commits wholly before or after this check, never
@@ -31,22 +31,23 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{PgConnection, PgExecutor, PgPool};
-use tokio::sync::Semaphore;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::cache::CachedToken;
 use super::subject::{Requester, Source, Subject, Verdict, Want};
 use crate::amazon::lwa_client::{Attempt, Failure, Grant, LwaClient};
 use crate::crypto::{DataKey, Place};
-use crate::db::cached_tokens::{self as store, CachedTokenRow, Fence, NewToken};
+use crate::db::cached_tokens::{
+    self as store, CachedTokenRow, Fence, Freshness, GrantRead, NewToken,
+};
 use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
 use crate::db::{self, leases};
 use crate::domain::{ApplicationStatus, CredentialKind, SellerStatus};
 use crate::invalidation::{self, Invalidation};
-use crate::keystore::{places, KeyStore};
+use crate::keystore::{places, KeyStore, SecretError};
 use crate::metrics;
 use crate::workflows::Error;
 
@@ -64,33 +65,45 @@ pub(super) struct Credentials {
     lease_generation: i64,
 }
 
-/// The subject's credentials and stored token as `conn` sees them, if the caller may use them.
-pub(super) async fn credentials(
-    conn: impl PgExecutor<'_>,
+/// What the caller does after [`read`].
+pub(super) enum Next {
+    /// The stored token will do.
+    Stored(CachedTokenRow),
+    /// The read took the subject's lease: this caller exchanges.
+    Exchange(Lease),
+    /// The stored token will not do, and the read took no lease: another holder's is still
+    /// running (or none was asked for).
+    Stale,
+}
+
+/// The subject's exchange lease, held (see `db::leases`).
+pub(super) struct Lease {
+    id: Uuid,
+    /// How many times it was given back before this holder took it.
+    generation: i64,
+}
+
+/// The subject's credentials and stored token, if the caller may use them, in one statement;
+/// with `lease` (how long it lasts), that statement also takes the subject's lease if the stored
+/// token is not `fresh` and the caller may exchange.
+pub(super) async fn read(
+    pool: &PgPool,
     who: &Requester,
     subject: &Subject<'_>,
-) -> Result<Credentials, Error> {
-    let credentials = match subject {
-        Subject::Seller {
-            seller_id,
-            client_id,
-        } => {
-            let grant = store::load_seller_grant(conn, who.tenant_id, *seller_id)
+    fresh: Freshness,
+    lease: Option<Duration>,
+) -> Result<(Credentials, Next), Error> {
+    let read = GrantRead {
+        freshness: fresh,
+        lease: lease.map(|ttl| (Uuid::new_v4(), ttl)),
+        client_id: subject.client_id(),
+    };
+    let (credentials, fresh, taken) = match subject {
+        Subject::Seller { seller_id, .. } => {
+            let grant = store::load_seller_grant(pool, who.tenant_id, *seller_id, &read)
                 .await?
                 .ok_or_else(|| subject.not_found())?;
-            if grant.tenant_disabled {
-                return Err(Error::TenantDisabled);
-            }
-            if client_id.is_some_and(|id| id != grant.client_id) {
-                return Err(Error::ClientMismatch);
-            }
-            if grant.seller_status == SellerStatus::AuthorizationRevoked {
-                return Err(Error::SellerRevoked);
-            }
-            if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
-                return Err(Error::ClientRejected);
-            }
-            Credentials {
+            let credentials = Credentials {
                 application_id: grant.application_id,
                 client_id: grant.client_id,
                 sealed_client_secret: grant.sealed_client_secret,
@@ -103,24 +116,42 @@ pub(super) async fn credentials(
                     grant.cached_expires_at,
                 ),
                 lease_generation: grant.lease_generation.unwrap_or(0),
-            }
+            };
+            let refusal = if grant.tenant_disabled {
+                Some(Error::TenantDisabled)
+            } else if subject
+                .client_id()
+                .is_some_and(|id| id != credentials.client_id)
+            {
+                Some(Error::ClientMismatch)
+            } else if grant.seller_status == SellerStatus::AuthorizationRevoked {
+                Some(Error::SellerRevoked)
+            } else if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
+                Some(Error::ClientRejected)
+            } else {
+                None
+            };
+            (
+                refusal.map_or(Ok(credentials), Err),
+                grant.stored_fresh,
+                grant.lease_taken,
+            )
         }
         Subject::Grantless {
             application_id,
             cache_key,
             ..
         } => {
-            let grant =
-                store::load_application_grant(conn, who.tenant_id, *application_id, *cache_key)
-                    .await?
-                    .ok_or_else(|| subject.not_found())?;
-            if grant.tenant_disabled {
-                return Err(Error::TenantDisabled);
-            }
-            if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
-                return Err(Error::ClientRejected);
-            }
-            Credentials {
+            let grant = store::load_application_grant(
+                pool,
+                who.tenant_id,
+                *application_id,
+                *cache_key,
+                &read,
+            )
+            .await?
+            .ok_or_else(|| subject.not_found())?;
+            let credentials = Credentials {
                 application_id: *application_id,
                 client_id: grant.client_id,
                 sealed_client_secret: grant.sealed_client_secret,
@@ -133,44 +164,86 @@ pub(super) async fn credentials(
                     grant.cached_expires_at,
                 ),
                 lease_generation: grant.lease_generation.unwrap_or(0),
-            }
+            };
+            let refusal = if grant.tenant_disabled {
+                Some(Error::TenantDisabled)
+            } else if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
+                Some(Error::ClientRejected)
+            } else {
+                None
+            };
+            (
+                refusal.map_or(Ok(credentials), Err),
+                grant.stored_fresh,
+                grant.lease_taken,
+            )
         }
     };
-    Ok(credentials)
+    let lease = read
+        .lease
+        .zip(taken)
+        .map(|((id, _), generation)| Lease { id, generation });
+    let credentials = match credentials {
+        Ok(credentials) => credentials,
+        Err(refused) => {
+            // (The statement takes no lease for a refused caller; should it have, it goes back.)
+            if let Some(lease) = lease {
+                leases::release_lease(pool, subject.cache_key(), lease.id).await?;
+            }
+            return Err(refused);
+        }
+    };
+    let next = match (lease, &credentials.stored) {
+        (Some(lease), _) => Next::Exchange(lease),
+        (None, Some(stored)) if fresh => Next::Stored(stored.clone()),
+        (None, _) => Next::Stale,
+    };
+    Ok((credentials, next))
 }
 
-/// Whether a stored token may be handed out for `want`, asked for at `requested_at`, when tokens
+/// When a stored token may be handed out for `want`, asked for at `requested_at`, when tokens
 /// with `threshold` seconds or less left are refreshed.
+pub(super) fn freshness(want: Want, requested_at: DateTime<Utc>, threshold: i64) -> Freshness {
+    // (To the microsecond, as PostgreSQL keeps times: Rust and SQL then compare alike.)
+    let micros = |t: DateTime<Utc>| DateTime::from_timestamp_micros(t.timestamp_micros());
+    if want.force_refresh {
+        // Minted while this caller waited for the flight: as fresh as a forced exchange.
+        return Freshness {
+            expires_after: None,
+            issued_since: Some(micros(requested_at).unwrap_or(requested_at)),
+        };
+    }
+    // More than `threshold` whole seconds left.
+    let now = Utc::now();
+    Freshness {
+        expires_after: Some(micros(now).unwrap_or(now) + TimeDelta::seconds(threshold + 1)),
+        issued_since: None,
+    }
+}
+
+/// Whether a stored token may be handed out (see [`freshness`]).
 pub(super) fn usable(
     stored: &CachedTokenRow,
     want: Want,
     requested_at: DateTime<Utc>,
     threshold: i64,
 ) -> bool {
-    if want.force_refresh {
-        // Minted while this caller waited for the flight: as fresh as a forced exchange.
-        return stored.issued_at >= requested_at;
-    }
-    (stored.expires_at - Utc::now()).num_seconds() > threshold
+    freshness(want, requested_at, threshold).admits(stored)
 }
 
-/// One exchange to run.
+/// One exchange to run, holding the subject's lease.
 pub(super) struct Job<'a> {
     pub(super) pool: &'a PgPool,
     pub(super) lwa: &'a LwaClient,
-    /// Bounds the exchanges in flight in this process.
-    pub(super) slots: &'a Semaphore,
-    /// The tenant's, loaded beforehand.
-    pub(super) data_key: &'a DataKey,
+    pub(super) keystore: &'a KeyStore,
     pub(super) who: &'a Requester,
     pub(super) subject: Subject<'a>,
-    /// The credentials and stored token as the caller read them (no usable token among them).
+    /// The credentials and stored token as the caller read them (no fresh token among them).
     pub(super) seen: &'a Credentials,
-    pub(super) want: Want,
-    pub(super) requested_at: DateTime<Utc>,
-    pub(super) threshold: i64,
-    /// How long the lease lasts: longer than the longest exchange.
-    pub(super) lease: Duration,
+    /// When a stored token will do.
+    pub(super) fresh: Freshness,
+    /// The lease the caller's read took.
+    pub(super) lease: Lease,
     /// Whether the new token goes to `who` (and so is recorded as delivered), or only into the
     /// caches (a refresh ahead of expiry).
     pub(super) deliver: bool,
@@ -178,8 +251,6 @@ pub(super) struct Job<'a> {
 
 /// How an exchange ended (all of it committed).
 pub(super) enum Exchanged {
-    /// Another replica holds the subject's lease: its exchange is in flight.
-    Busy,
     /// Another replica stored a usable token meanwhile: no exchange.
     Stored {
         credentials: Credentials,
@@ -199,28 +270,14 @@ pub(super) enum Exchanged {
     Unavailable { credentials: Credentials },
 }
 
-/// Runs `job` to its end.
+/// Runs `job` to its end. The caller holds one of the process's exchange slots.
 pub(super) async fn run(job: Job<'_>) -> Result<Exchanged, Error> {
-    let _slot = job
-        .slots
-        .acquire()
-        .await
-        .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
-    let exchanged = with_lease(
-        job.pool,
-        job.subject.cache_key(),
-        job.who.tenant_id,
-        job.lease,
-        |lease_id, generation| holding_the_lease(&job, lease_id, generation),
-    )
-    .await?;
-    Ok(exchanged.unwrap_or(Exchanged::Busy))
+    let result = holding_the_lease(&job).await;
+    give_back_if_failed(job.pool, job.subject.cache_key(), job.lease.id, result).await
 }
 
 /// Runs `body` holding the lease of `cache_key` for `ttl` (see `db::leases`), given the lease's
-/// id and generation; `None` if another holder's lease is still running. A `body` that fails
-/// gives the lease back rather than make others wait for it to run out (one that succeeds gave
-/// it back in its own commit).
+/// id and generation; `None` if another holder's lease is still running.
 pub(super) async fn with_lease<T, F, Fut>(
     pool: &PgPool,
     cache_key: Uuid,
@@ -238,47 +295,56 @@ where
         return Ok(None);
     };
     let result = body(lease_id, generation).await;
+    give_back_if_failed(pool, cache_key, lease_id, result)
+        .await
+        .map(Some)
+}
+
+/// The work done holding a lease failed: the lease goes back rather than make others wait for it
+/// to run out (work that succeeded gave it back in its own commit).
+async fn give_back_if_failed<T>(
+    pool: &PgPool,
+    cache_key: Uuid,
+    lease_id: Uuid,
+    result: Result<T, Error>,
+) -> Result<T, Error> {
     if result.is_err() {
         let _ = leases::release_lease(pool, cache_key, lease_id).await;
     }
-    result.map(Some)
+    result
 }
 
-async fn holding_the_lease(
-    job: &Job<'_>,
-    lease_id: Uuid,
-    generation: i64,
-) -> Result<Exchanged, Error> {
+async fn holding_the_lease(job: &Job<'_>) -> Result<Exchanged, Error> {
     let Job {
         pool,
         lwa,
-        data_key,
+        keystore,
         who,
         subject,
         seen,
-        want,
-        requested_at,
-        threshold,
+        fresh,
+        ref lease,
         ..
     } = *job;
+    let lease_id = lease.id;
+    let data_key = &*keystore
+        .data_key(who.tenant_id)
+        .await
+        .map_err(|err| secret_error(err, &subject, CredentialKind::ClientSecret))?;
     let read_again;
-    let credentials = if generation == seen.lease_generation {
+    let credentials = if lease.generation == seen.lease_generation {
         seen
     } else {
         // Another exchange ended since `seen` was read: it may have stored a usable token.
-        read_again = credentials(pool, who, &subject).await?;
-        if let Some(stored) = read_again
-            .stored
-            .as_ref()
-            .filter(|s| usable(s, want, requested_at, threshold))
-        {
-            let stored = stored.clone();
+        let (again, next) = read(pool, who, &subject, fresh, None).await?;
+        if let Next::Stored(stored) = next {
             leases::release_lease(pool, subject.cache_key(), lease_id).await?;
             return Ok(Exchanged::Stored {
-                credentials: read_again,
+                credentials: again,
                 stored,
             });
         }
+        read_again = again;
         &read_again
     };
 
@@ -658,4 +724,12 @@ pub(super) fn stored_row(
         issued_at: issued_at?,
         expires_at: expires_at?,
     })
+}
+
+/// A failure to open the tenant's secrets; a tenant gone meanwhile is the subject gone.
+pub(super) fn secret_error(err: SecretError, subject: &Subject<'_>, kind: CredentialKind) -> Error {
+    match err {
+        SecretError::NoDataKey => subject.not_found(),
+        err => Error::secret(err, kind),
+    }
 }
