@@ -489,3 +489,46 @@ async fn a_token_stored_by_another_replica_is_served_while_every_exchange_slot_i
     assert!(!slow.is_finished(), "the stored token waited for the slot");
     expect_status(slow.await.unwrap(), StatusCode::OK).await;
 }
+
+#[tokio::test]
+async fn taking_a_lease_leaves_every_later_commit_of_its_connection_durable() {
+    use spvault::db::cached_tokens::{self, Freshness, GrantRead};
+    use spvault::db::leases;
+
+    let app = spawn_app().await;
+    let world = app.world("acme").await;
+    let (seller, tenant) = (
+        Uuid::parse_str(&world.seller_id).unwrap(),
+        Uuid::parse_str(&world.tenant_id).unwrap(),
+    );
+    let mut conn = app.pool.acquire().await.unwrap();
+    let ttl = Duration::from_secs(10);
+    let read = GrantRead {
+        freshness: Freshness {
+            expires_after: None,
+            issued_since: None,
+        },
+        lease: Some((Uuid::new_v4(), ttl)),
+        client_id: None,
+    };
+    let taken = cached_tokens::load_seller_grant(&mut *conn, tenant, seller, &read)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.lease_taken, Some(0));
+    assert_eq!(synchronous_commit(&mut conn).await, "on");
+
+    leases::release_lease(&mut *conn, seller, read.lease.unwrap().0)
+        .await
+        .unwrap();
+    let again = leases::take_lease(&mut *conn, seller, tenant, Uuid::new_v4(), ttl).await;
+    assert_eq!(again.unwrap(), Some(1));
+    assert_eq!(synchronous_commit(&mut conn).await, "on");
+}
+
+async fn synchronous_commit(conn: &mut sqlx::PgConnection) -> String {
+    sqlx::query_scalar("select current_setting('synchronous_commit')")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
