@@ -151,9 +151,6 @@ pub async fn load_seller_grant(
                    expires_at = excluded.expires_at
                where exchange_lease.expires_at <= now()
                returning lease_id, generation
-           ), no_wait as (
-               -- (A lease need not outlive PostgreSQL: see `leases`.)
-               select set_config('synchronous_commit', 'off', true)
            )
            select g.tenant_disabled as "tenant_disabled!", g.seller_id as "seller_id!",
                   g.application_id as "application_id!",
@@ -166,7 +163,7 @@ pub async fn load_seller_grant(
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
                   k.generation as "lease_taken?"
-           from g left join taken k on k.lease_id = $5 cross join no_wait"#,
+           from g left join taken k on k.lease_id = $5"#,
         tenant_id,
         seller_id,
         read.freshness.expires_after,
@@ -217,9 +214,6 @@ pub async fn load_application_grant(
                    expires_at = excluded.expires_at
                where exchange_lease.expires_at <= now()
                returning lease_id, generation
-           ), no_wait as (
-               -- (A lease need not outlive PostgreSQL: see `leases`.)
-               select set_config('synchronous_commit', 'off', true)
            )
            select g.tenant_disabled as "tenant_disabled!", g.application_id as "application_id!",
                   g.client_id as "client_id!", g.client_secret as "sealed_client_secret!",
@@ -229,7 +223,7 @@ pub async fn load_application_grant(
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
                   k.generation as "lease_taken?"
-           from g left join taken k on k.lease_id = $6 cross join no_wait"#,
+           from g left join taken k on k.lease_id = $6"#,
         tenant_id,
         application_id,
         cache_key,

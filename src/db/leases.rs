@@ -4,17 +4,9 @@
 //! the read of an exchange's credentials itself (`cached_tokens::load_seller_grant`), which takes
 //! it only if the stored token will not do. Its holder gives it back in the commit that records
 //! the exchange's result. Nothing holds a connection meanwhile.
-//!
 //! A lease given back stays as a row that has run out, with its `generation` counted up: a reader
 //! that saw generation `g` (in the same snapshot as the cache key's stored token) and then takes
 //! the lease at `g` knows that no exchange stored anything in between.
-//!
-//! Taking a lease commits without waiting for the disk (`synchronous_commit` off for that one
-//! transaction; every replica sees it at once all the same): a lease matters only while
-//! PostgreSQL runs. Were PostgreSQL to crash before writing it, another caller could take the
-//! lease while its holder's exchange is in flight, which costs one more exchange at LWA, never a
-//! wrong token: what is kept is decided by the fence when a result is recorded, in a commit that
-//! waits for the disk (and so writes the lease taken before it too).
 
 use std::time::Duration;
 
@@ -34,9 +26,8 @@ pub async fn take_lease(
     // `on conflict` sees the latest committed row, whatever this statement's snapshot: so the
     // generation returned counts every lease given back before this one was taken.
     let taken = sqlx::query!(
-        "with no_wait as (select set_config('synchronous_commit', 'off', true))
-         insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
-         select $1, $2, $3, now() + make_interval(secs => $4::bigint / 1000.0) from no_wait
+        "insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
+         values ($1, $2, $3, now() + make_interval(secs => $4::bigint / 1000.0))
          on conflict (cache_key) do update
          set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
              expires_at = excluded.expires_at
