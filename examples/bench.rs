@@ -406,30 +406,48 @@ async fn busy(args: &[String]) -> anyhow::Result<()> {
     let seconds = arg_or(args, "--seconds", 12)?;
     let concurrency = arg_or(args, "--concurrency", 8)?;
     let client = client();
-    let until = Instant::now() + Duration::from_secs(seconds as u64);
+    let began = Instant::now();
+    let until = began + Duration::from_secs(seconds as u64);
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
         let (client, url, key, seller) = (client.clone(), url.clone(), key.clone(), seller.clone());
         workers.spawn(async move {
-            let mut latencies = Vec::new();
+            // (When each request started, since the run began; how long it took.)
+            let mut requests = Vec::new();
             while Instant::now() < until {
                 let started = Instant::now();
                 fetch(&client, &url, &key, &seller).await?;
-                latencies.push(started.elapsed());
+                requests.push((started - began, started.elapsed()));
             }
-            anyhow::Ok(latencies)
+            anyhow::Ok(requests)
         });
     }
-    let mut latencies = Vec::new();
+    let mut requests = Vec::new();
     while let Some(result) = workers.join_next().await {
-        latencies.extend(result??);
+        requests.extend(result??);
     }
+    let latencies: Vec<Duration> = requests.iter().map(|(_, took)| *took).collect();
     let max = latencies.iter().max().copied().unwrap_or_default();
+    // The slowest requests and when they started, to set beside the refreshes.
+    requests.sort_by_key(|(_, took)| std::cmp::Reverse(*took));
+    let slowest: Vec<String> = requests
+        .iter()
+        .take(5)
+        .map(|(at, took)| {
+            format!(
+                "[{:.3}, {:.2}]",
+                at.as_secs_f64(),
+                took.as_secs_f64() * 1000.0
+            )
+        })
+        .collect();
+    let over_10_ms = latencies.iter().filter(|l| l.as_millis() > 10).count();
     println!(
-        "{{\"requests\": {}, \"max_ms\": {:.2}, \"p99_ms\": {:.2}}}",
+        "{{\"requests\": {}, \"max_ms\": {:.2}, \"p99_ms\": {:.2}, \"over_10_ms\": {over_10_ms}, \"slowest_at_s_ms\": [{}]}}",
         latencies.len(),
         max.as_secs_f64() * 1000.0,
-        percentile_ms(latencies, 99.0)
+        percentile_ms(latencies, 99.0),
+        slowest.join(", ")
     );
     Ok(())
 }

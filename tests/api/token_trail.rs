@@ -11,7 +11,9 @@ use spvault::readiness::Readiness;
 use spvault::workflows::trail::deliveries::{DeliveryError, DeliveryWriter};
 use uuid::Uuid;
 
-use crate::helpers::{expect_problem, expect_status, spawn_app, test_settings, TestDatabase};
+use crate::helpers::{
+    eventually, expect_problem, expect_status, spawn_app, test_settings, TestDatabase,
+};
 
 #[tokio::test]
 async fn every_token_handed_out_has_a_delivery_row() {
@@ -108,6 +110,24 @@ async fn no_token_leaves_when_its_record_cannot_be_written() {
         expect_status(response, StatusCode::OK).await["source"],
         "cache"
     );
+}
+
+#[tokio::test]
+async fn the_delivery_writers_connect_when_the_vault_starts_not_at_the_first_token() {
+    let app = spawn_app().await;
+    // No token handed out yet: the writers' connections are open all the same.
+    eventually("both writers connected", || async {
+        let connected: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and application_name = $1",
+        )
+        .bind(DeliveryWriter::APPLICATION_NAME)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        connected == i64::from(DeliveryWriter::CONNECTIONS)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -11,9 +11,10 @@
 //! commit; see BENCHMARKS.md). Only if the commit in flight takes longer than `STALL` does the
 //! next batch commit beside it, so one slow commit does not hold up every request behind it.
 //!
-//! Each writer keeps its connection between batches: a connection given back to the pool is
-//! checked with a round trip to PostgreSQL, which would cost one per batch. A writer checks its
-//! own only after it sat idle (as the pool does), and takes a fresh one after any error.
+//! Each writer connects when it starts, and keeps its connection between batches: a connection
+//! given back to the pool is checked with a round trip to PostgreSQL, which would cost one per
+//! batch. A writer checks its own only after it sat idle (as the pool does), and takes a fresh
+//! one after any error.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -150,6 +151,13 @@ async fn write_batches(pool: PgPool, shared: Arc<Shared>) {
         conn: None,
         last_used: Instant::now(),
     };
+    // Connected before the first token waits for it: opening a connection (TLS and all) takes
+    // longer than many commits. (If the database cannot be reached now, the first batch tries
+    // again.)
+    if let Err(err) = held.connection().await {
+        held.release();
+        tracing::warn!(error = %err, "the delivery writer could not connect yet");
+    }
     loop {
         let mut batch = Vec::new();
         let turn = {
