@@ -291,16 +291,19 @@ impl Broker {
         }
         let read_at = self.0.cache.generation();
         let fresh = exchange::freshness(want, Utc::now(), self.threshold(want));
-        let slot = self.exchange_slot().await?;
-        let lease = Some(self.0.lease);
+        // A refresh waits for no slot: with none free it only looks for another replica's
+        // token, and otherwise leaves the old one serving (a later caller starts it again).
+        let slot = self.0.exchange_slots.try_acquire().ok();
+        let lease = slot.is_some().then_some(self.0.lease);
         let (seen, lease) = match exchange::read(&self.0.pool, who, &subject, fresh, lease).await? {
             // Another replica refreshed it: take its token into memory.
             (seen, Next::Stored(stored)) => {
+                drop(slot);
                 self.unseal_stored(who, &subject, &seen, &stored, read_at)
                     .await?;
                 return Ok(());
             }
-            // Another replica is refreshing it.
+            // Another replica is refreshing it, or every slot is in use.
             (_, Next::Stale) => return Ok(()),
             (seen, Next::Exchange(lease)) => (seen, lease),
         };
@@ -371,6 +374,7 @@ impl Broker {
                         continue;
                     }
                     (seen, Next::Stale) if waiting_since.elapsed() >= self.0.lease => {
+                        drop(slot);
                         return self.fallback(who, &subject, &seen, read_at).await;
                     }
                     (_, Next::Stale) => {

@@ -31,7 +31,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -213,13 +213,23 @@ pub(super) fn freshness(want: Want, requested_at: DateTime<Utc>, threshold: i64)
             issued_since: Some(micros(requested_at).unwrap_or(requested_at)),
         };
     }
-    // More than `threshold` whole seconds left.
+    // More than `threshold` whole seconds left (with a threshold beyond any date: never).
     let now = Utc::now();
+    let expires_after = TimeDelta::try_seconds(threshold.saturating_add(1))
+        .and_then(|left| micros(now).unwrap_or(now).checked_add_signed(left))
+        .filter(|t| t.year() <= 9999)
+        .unwrap_or(NEVER);
     Freshness {
-        expires_after: Some(micros(now).unwrap_or(now) + TimeDelta::seconds(threshold + 1)),
+        expires_after: Some(expires_after),
         issued_since: None,
     }
 }
+
+/// Later than any token expires, and still a date PostgreSQL keeps (9999-12-31T23:59:59Z).
+const NEVER: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(never) => never,
+    None => panic!("9999-12-31 is a date"),
+};
 
 /// Whether a stored token may be handed out (see [`freshness`]).
 pub(super) fn usable(
@@ -731,5 +741,57 @@ pub(super) fn secret_error(err: SecretError, subject: &Subject<'_>, kind: Creden
     match err {
         SecretError::NoDataKey => subject.not_found(),
         err => Error::secret(err, kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(issued_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> CachedTokenRow {
+        CachedTokenRow {
+            sealed_token: vec![],
+            issue_id: Uuid::now_v7(),
+            issued_at,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn a_stored_token_serves_while_it_has_more_than_the_threshold_in_whole_seconds() {
+        let want = Want::default();
+        let now = Utc::now();
+        let token = |left: i64| stored(now, now + TimeDelta::seconds(left));
+        assert!(usable(&token(302), want, now, 300));
+        assert!(!usable(&token(300), want, now, 300));
+        assert!(!usable(&token(-5), want, now, 0));
+    }
+
+    #[test]
+    fn a_forced_refresh_takes_only_a_token_issued_since_it_was_asked_for() {
+        let want = Want {
+            force_refresh: true,
+            ..Want::default()
+        };
+        let asked = Utc::now();
+        let later = asked + TimeDelta::hours(1);
+        assert!(usable(&stored(asked, later), want, asked, 300));
+        assert!(!usable(
+            &stored(asked - TimeDelta::seconds(1), later),
+            want,
+            asked,
+            300
+        ));
+    }
+
+    #[test]
+    fn a_threshold_beyond_any_date_serves_no_stored_token_and_does_not_panic() {
+        let now = Utc::now();
+        let token = stored(now, now + TimeDelta::days(1));
+        for threshold in [i64::MAX, i64::MAX - 1, 1 << 50] {
+            let fresh = freshness(Want::default(), now, threshold);
+            assert_eq!(fresh.expires_after, Some(NEVER));
+            assert!(!fresh.admits(&token));
+        }
     }
 }
