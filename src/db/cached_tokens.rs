@@ -43,6 +43,8 @@ pub struct SellerGrantRow {
     pub lease_generation: Option<i64>,
     /// The lease's generation when this read took it (see [`GrantRead::lease`]).
     pub lease_taken: Option<i64>,
+    /// Whether a holder's lease was running when the stored token was read.
+    pub lease_running: bool,
 }
 
 /// Everything a grantless exchange needs, with the token stored for it, if any.
@@ -65,6 +67,8 @@ pub struct ApplicationGrantRow {
     pub lease_generation: Option<i64>,
     /// The lease's generation when this read took it (see [`GrantRead::lease`]).
     pub lease_taken: Option<i64>,
+    /// Whether a holder's lease was running when the stored token was read.
+    pub lease_running: bool,
 }
 
 /// When a stored token will do for a caller: it expires at or after `expires_after` (if set) and
@@ -132,7 +136,7 @@ pub async fn load_seller_grant(
                       (c.cache_key is not null
                        and ($3::timestamptz is null or c.expires_at >= $3)
                        and ($4::timestamptz is null or c.issued_at >= $4)) is true as stored_fresh,
-                      l.generation
+                      l.generation, (l.expires_at > now()) is true as lease_running
                from seller s
                join tenant t on t.id = s.tenant_id
                join application a on a.id = s.application_id and a.tenant_id = s.tenant_id
@@ -162,7 +166,7 @@ pub async fn load_seller_grant(
                   g.sealed_token as "cached_token?", g.issue_id as "cached_issue_id?",
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
-                  k.generation as "lease_taken?"
+                  k.generation as "lease_taken?", g.lease_running as "lease_running!"
            from g left join taken k on k.lease_id = $5"#,
         tenant_id,
         seller_id,
@@ -197,7 +201,7 @@ pub async fn load_application_grant(
                       (c.cache_key is not null
                        and ($4::timestamptz is null or c.expires_at >= $4)
                        and ($5::timestamptz is null or c.issued_at >= $5)) is true as stored_fresh,
-                      l.generation
+                      l.generation, (l.expires_at > now()) is true as lease_running
                from application a
                join tenant t on t.id = a.tenant_id
                left join cached_token c on c.cache_key = $3
@@ -222,7 +226,7 @@ pub async fn load_application_grant(
                   g.sealed_token as "cached_token?", g.issue_id as "cached_issue_id?",
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
-                  k.generation as "lease_taken?"
+                  k.generation as "lease_taken?", g.lease_running as "lease_running!"
            from g left join taken k on k.lease_id = $6"#,
         tenant_id,
         application_id,

@@ -404,7 +404,7 @@ async fn the_read_of_a_grant_takes_the_lease_only_when_its_stored_token_will_not
     // A token stored and good for longer than asked: read, no lease.
     token(&app, &world).await;
     let fresh = read(None, None).await;
-    assert!(fresh.stored_fresh && fresh.lease_taken.is_none());
+    assert!(fresh.stored_fresh && fresh.lease_taken.is_none() && !fresh.lease_running);
     assert!(!lease_held(&app, &world.seller_id).await);
 
     // A caller with another client id is refused: no lease either.
@@ -420,7 +420,7 @@ async fn the_read_of_a_grant_takes_the_lease_only_when_its_stored_token_will_not
     assert!(lease_held(&app, &world.seller_id).await);
     // ...and a second reader finds it held.
     let busy = read(Some(far), None).await;
-    assert!(busy.lease_taken.is_none());
+    assert!(busy.lease_taken.is_none() && busy.lease_running);
 
     // A seller LWA refused takes no lease once the lease is free again.
     sqlx::query("update exchange_lease set expires_at = now() where cache_key = $1")

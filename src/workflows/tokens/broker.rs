@@ -304,7 +304,7 @@ impl Broker {
                 return Ok(());
             }
             // Another replica is refreshing it, or every slot is in use.
-            (_, Next::Stale) => return Ok(()),
+            (_, Next::Busy | Next::Stale) => return Ok(()),
             (seen, Next::Exchange(lease)) => (seen, lease),
         };
         let exchanged = self
@@ -368,16 +368,17 @@ impl Broker {
                         return self.deliver(who, &subject, &token, Source::Cache).await;
                     }
                     (seen, Next::Exchange(lease)) => (seen, lease),
-                    (_, Next::Stale) if slot.is_none() => {
+                    // (Read without the lease, for want of a slot: only then can it be stale.)
+                    (_, Next::Stale) => {
                         // Every slot is in use: wait for one, then read again, taking the lease.
                         slot = Some(self.exchange_slot().await?);
                         continue;
                     }
-                    (seen, Next::Stale) if waiting_since.elapsed() >= self.0.lease => {
+                    (seen, Next::Busy) if waiting_since.elapsed() >= self.0.lease => {
                         drop(slot);
                         return self.fallback(who, &subject, &seen, read_at).await;
                     }
-                    (_, Next::Stale) => {
+                    (_, Next::Busy) => {
                         // Another replica exchanges: its token will be in `cached_token`.
                         slot = None;
                         tokio::time::sleep(wait).await;

@@ -3,7 +3,7 @@
 //!
 //! 1. read the credentials and stored token ([`read`], one statement), which takes the subject's
 //!    lease (`db::leases`) in the same statement if the stored token will not do; or learn that
-//!    another replica holds it ([`Next::Stale`]);
+//!    another replica holds it ([`Next::Busy`]);
 //! 2. only if another exchange gave the lease back between the read's snapshot and the lease
 //!    (the lease's generation moved), read them again: that replica may have stored a token;
 //! 3. exchange at LWA;
@@ -71,8 +71,10 @@ pub(super) enum Next {
     Stored(CachedTokenRow),
     /// The read took the subject's lease: this caller exchanges.
     Exchange(Lease),
-    /// The stored token will not do, and the read took no lease: another holder's is still
-    /// running (or none was asked for).
+    /// The stored token will not do, and another holder's lease is running: its exchange is
+    /// in flight.
+    Busy,
+    /// The stored token will not do, and no lease was asked for nor is running.
     Stale,
 }
 
@@ -98,7 +100,7 @@ pub(super) async fn read(
         lease: lease.map(|ttl| (Uuid::new_v4(), ttl)),
         client_id: subject.client_id(),
     };
-    let (credentials, fresh, taken) = match subject {
+    let (credentials, fresh, taken, running) = match subject {
         Subject::Seller { seller_id, .. } => {
             let grant = store::load_seller_grant(pool, who.tenant_id, *seller_id, &read)
                 .await?
@@ -135,6 +137,7 @@ pub(super) async fn read(
                 refusal.map_or(Ok(credentials), Err),
                 grant.stored_fresh,
                 grant.lease_taken,
+                grant.lease_running,
             )
         }
         Subject::Grantless {
@@ -176,6 +179,7 @@ pub(super) async fn read(
                 refusal.map_or(Ok(credentials), Err),
                 grant.stored_fresh,
                 grant.lease_taken,
+                grant.lease_running,
             )
         }
     };
@@ -196,6 +200,8 @@ pub(super) async fn read(
     let next = match (lease, &credentials.stored) {
         (Some(lease), _) => Next::Exchange(lease),
         (None, Some(stored)) if fresh => Next::Stored(stored.clone()),
+        // Asked for and not taken: another holder has it (more recent than the snapshot).
+        (None, _) if read.lease.is_some() || running => Next::Busy,
         (None, _) => Next::Stale,
     };
     Ok((credentials, next))
