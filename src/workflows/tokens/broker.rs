@@ -371,6 +371,7 @@ impl Broker {
                     // (Read without the lease, for want of a slot: only then can it be stale.)
                     (_, Next::Stale) => {
                         // Every slot is in use: wait for one, then read again, taking the lease.
+                        drop(slot.take());
                         slot = Some(self.exchange_slot().await?);
                         continue;
                     }
