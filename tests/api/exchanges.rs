@@ -38,6 +38,13 @@ async fn count(app: &TestApp, sql: &str, seller_id: &str) -> i64 {
         .unwrap()
 }
 
+fn seller_and_tenant(world: &World) -> (Uuid, Uuid) {
+    (
+        Uuid::parse_str(&world.seller_id).unwrap(),
+        Uuid::parse_str(&world.tenant_id).unwrap(),
+    )
+}
+
 async fn lease_held(app: &TestApp, seller_id: &str) -> bool {
     count(
         app,
@@ -326,10 +333,7 @@ async fn a_lease_given_back_moves_its_generation_so_a_later_holder_knows_to_read
 
     let app = spawn_app().await;
     let world = app.world("acme").await;
-    let (seller, tenant) = (
-        Uuid::parse_str(&world.seller_id).unwrap(),
-        Uuid::parse_str(&world.tenant_id).unwrap(),
-    );
+    let (seller, tenant) = seller_and_tenant(&world);
     let read = cached_tokens::GrantRead {
         freshness: cached_tokens::Freshness {
             expires_after: None,
@@ -377,10 +381,7 @@ async fn the_read_of_a_grant_takes_the_lease_only_when_its_stored_token_will_not
 
     let app = spawn_app().await;
     let world = app.world("acme").await;
-    let (seller, tenant) = (
-        Uuid::parse_str(&world.seller_id).unwrap(),
-        Uuid::parse_str(&world.tenant_id).unwrap(),
-    );
+    let (seller, tenant) = seller_and_tenant(&world);
     let ttl = Duration::from_secs(10);
     let far = chrono::Utc::now() + chrono::TimeDelta::days(1);
     let read = |expires_after, client_id: Option<&'static str>| {

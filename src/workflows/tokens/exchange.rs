@@ -100,7 +100,7 @@ pub(super) async fn read(
         lease: lease.map(|ttl| (Uuid::new_v4(), ttl)),
         client_id: subject.client_id(),
     };
-    let (credentials, fresh, taken, running) = match subject {
+    let (credentials, (fresh, taken, running)) = match subject {
         Subject::Seller { seller_id, .. } => {
             let grant = store::load_seller_grant(pool, who.tenant_id, *seller_id, &read)
                 .await?
@@ -119,26 +119,17 @@ pub(super) async fn read(
                 ),
                 lease_generation: grant.lease_generation.unwrap_or(0),
             };
-            let refusal = if grant.tenant_disabled {
-                Some(Error::TenantDisabled)
-            } else if subject
-                .client_id()
-                .is_some_and(|id| id != credentials.client_id)
-            {
-                Some(Error::ClientMismatch)
-            } else if grant.seller_status == SellerStatus::AuthorizationRevoked {
-                Some(Error::SellerRevoked)
-            } else if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
-                Some(Error::ClientRejected)
-            } else {
-                None
-            };
-            (
-                refusal.map_or(Ok(credentials), Err),
-                grant.stored_fresh,
-                grant.lease_taken,
-                grant.lease_running,
-            )
+            let refused = refusal(Refusals {
+                tenant_disabled: grant.tenant_disabled,
+                client_mismatch: subject
+                    .client_id()
+                    .is_some_and(|id| id != credentials.client_id),
+                seller_revoked: grant.seller_status == SellerStatus::AuthorizationRevoked,
+                application_rejected: grant.application_status
+                    == ApplicationStatus::ClientCredentialsRejected,
+            });
+            let lease = (grant.stored_fresh, grant.lease_taken, grant.lease_running);
+            (refused.map_or(Ok(credentials), Err), lease)
         }
         Subject::Grantless {
             application_id,
@@ -168,19 +159,14 @@ pub(super) async fn read(
                 ),
                 lease_generation: grant.lease_generation.unwrap_or(0),
             };
-            let refusal = if grant.tenant_disabled {
-                Some(Error::TenantDisabled)
-            } else if grant.application_status == ApplicationStatus::ClientCredentialsRejected {
-                Some(Error::ClientRejected)
-            } else {
-                None
-            };
-            (
-                refusal.map_or(Ok(credentials), Err),
-                grant.stored_fresh,
-                grant.lease_taken,
-                grant.lease_running,
-            )
+            let refused = refusal(Refusals {
+                tenant_disabled: grant.tenant_disabled,
+                application_rejected: grant.application_status
+                    == ApplicationStatus::ClientCredentialsRejected,
+                ..Refusals::default()
+            });
+            let lease = (grant.stored_fresh, grant.lease_taken, grant.lease_running);
+            (refused.map_or(Ok(credentials), Err), lease)
         }
     };
     let lease = read
@@ -205,6 +191,32 @@ pub(super) async fn read(
         (None, _) => Next::Stale,
     };
     Ok((credentials, next))
+}
+
+/// Why a caller may not use a subject's credentials, as read with them (the grant reads of
+/// `db::cached_tokens` take no lease in these cases either).
+#[derive(Default)]
+struct Refusals {
+    tenant_disabled: bool,
+    /// The caller named another client id than the seller's application has.
+    client_mismatch: bool,
+    seller_revoked: bool,
+    application_rejected: bool,
+}
+
+/// The caller's refusal, if any, the first of them in this order.
+fn refusal(why: Refusals) -> Option<Error> {
+    if why.tenant_disabled {
+        Some(Error::TenantDisabled)
+    } else if why.client_mismatch {
+        Some(Error::ClientMismatch)
+    } else if why.seller_revoked {
+        Some(Error::SellerRevoked)
+    } else if why.application_rejected {
+        Some(Error::ClientRejected)
+    } else {
+        None
+    }
 }
 
 /// When a stored token may be handed out for `want`, asked for at `requested_at`, when tokens
