@@ -36,12 +36,12 @@ use uuid::Uuid;
 use self::mint::{Job, Minted, Seen, Target, LONGEST_QUEUE};
 use super::broker::{Broker, RefreshPolicy};
 use super::cache::{CachedToken, Generation, TokenCache};
-use super::exchange::usable;
+use super::exchange::{self, usable};
 use super::subject::{Delivered, Requester, Source, Via, Want};
 use crate::amazon::sp_api::SpApiClient;
 use crate::db::cached_tokens::CachedTokenRow;
 use crate::domain::{CredentialKind, ResourceSet};
-use crate::keystore::{places, KeyStore, SecretError};
+use crate::keystore::{places, KeyStore};
 use crate::metrics;
 use crate::workflows::Error;
 
@@ -452,11 +452,8 @@ impl RestrictedDataTokens {
                 &stored.sealed_token,
             )
             .await
-            .map_err(|err| match err {
-                SecretError::NoDataKey => {
-                    Error::not_found(format_args!("seller {}", target.seller_id))
-                }
-                err => Error::secret(err, CredentialKind::AccessToken),
+            .map_err(|err| {
+                exchange::secret_error(err, &target.seller(), CredentialKind::AccessToken)
             })?;
         let token = Arc::new(CachedToken {
             tenant_id: who.tenant_id,

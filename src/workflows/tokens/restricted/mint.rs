@@ -34,7 +34,7 @@ use crate::db::leases;
 use crate::db::restricted_tokens::{self as store, RestrictedGrantRow};
 use crate::db::token_trail::{self, NewTokenIssue};
 use crate::domain::{ApplicationStatus, CredentialKind, Region, ResourceSet, SellerStatus};
-use crate::keystore::{places, KeyStore, SecretError};
+use crate::keystore::{places, KeyStore};
 use crate::workflows::tokens::cache::CachedToken;
 use crate::workflows::tokens::exchange::{self, record_new_token, usable};
 use crate::workflows::tokens::subject::{Requester, Source, Subject, Want};
@@ -218,14 +218,9 @@ async fn holding_the_lease(
         .acquire()
         .await
         .map_err(|_| anyhow::anyhow!("the exchange semaphore was closed"))?;
-    let data_key = job
-        .keystore
-        .data_key(who.tenant_id)
-        .await
-        .map_err(|err| match err {
-            SecretError::NoDataKey => Error::not_found(format_args!("seller {}", target.seller_id)),
-            err => Error::secret(err, CredentialKind::AccessToken),
-        })?;
+    let data_key = job.keystore.data_key(who.tenant_id).await.map_err(|err| {
+        exchange::secret_error(err, &target.seller(), CredentialKind::AccessToken)
+    })?;
     // No connection is held while Amazon answers.
     let base = job.sp_api.base_url(seen.region, seen.grant.sandbox);
     let answer = job
