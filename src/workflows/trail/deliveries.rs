@@ -11,6 +11,9 @@
 //! commit; see BENCHMARKS.md). Only if the commit in flight takes longer than `STALL` does the
 //! next batch commit beside it, so one slow commit does not hold up every request behind it.
 //!
+//! A committed batch's answers go back through [`super::replies`]: one wake-up for each HTTP worker
+//! thread, not one for each request.
+//!
 //! Each writer connects when it starts, and keeps its connection between batches: a connection
 //! given back to the pool is checked with a round trip to PostgreSQL, which would cost one per
 //! batch. A writer checks its own only after it sat idle (as the pool does), and takes a fresh
@@ -22,10 +25,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use super::replies::ReplyTo;
 use crate::background::{self, Schedule, Task};
 use crate::db::token_trail::{self, NewTokenDelivery};
 use crate::db::{self, CHECK_IDLE_AFTER};
@@ -63,7 +67,7 @@ struct Shared {
 
 struct Pending {
     row: NewTokenDelivery,
-    done: oneshot::Sender<Result<(), DeliveryError>>,
+    reply: ReplyTo,
 }
 
 #[derive(Clone)]
@@ -103,9 +107,9 @@ impl DeliveryWriter {
 
     /// Records one delivery; returns once it is committed.
     pub async fn record(&self, row: NewTokenDelivery) -> Result<(), DeliveryError> {
-        let (done, result) = oneshot::channel();
+        let (reply, result) = ReplyTo::this_task();
         self.queue
-            .send(Pending { row, done })
+            .send(Pending { row, reply })
             .await
             .map_err(|_| DeliveryError::Unwritten("the audit writer has stopped".into()))?;
         result
@@ -187,27 +191,27 @@ async fn write_batches(pool: PgPool, shared: Arc<Shared>) {
 /// Commits one batch and answers each of its requests.
 async fn commit(held: &mut Held, batch: Vec<Pending>) {
     let (rows, waiting): (Vec<NewTokenDelivery>, Vec<_>) =
-        batch.into_iter().map(|p| (p.row, p.done)).unzip();
+        batch.into_iter().map(|p| (p.row, p.reply)).unzip();
     let started = Instant::now();
     let outcome = record(held, &rows, started).await;
     if outcome.is_err() {
         held.release();
     }
     match outcome {
-        Ok(recorded) => {
-            for (row, done) in rows.iter().zip(waiting) {
-                let outcome = match &recorded {
-                    Some(recorded) if !recorded.contains(&row.id) => Err(DeliveryError::Refused),
-                    _ => Ok(()),
-                };
-                let _ = done.send(outcome);
-            }
-        }
+        Ok(recorded) => ReplyTo::answer_all(rows.iter().zip(waiting).map(|(row, reply)| {
+            let outcome = match &recorded {
+                Some(recorded) if !recorded.contains(&row.id) => Err(DeliveryError::Refused),
+                _ => Ok(()),
+            };
+            (reply, outcome)
+        })),
         Err(err) => {
             tracing::error!(error = %err, rows = rows.len(), "could not write delivery records");
-            for done in waiting {
-                let _ = done.send(Err(DeliveryError::Unwritten(err.to_string())));
-            }
+            ReplyTo::answer_all(
+                waiting
+                    .into_iter()
+                    .map(|reply| (reply, Err(DeliveryError::Unwritten(err.to_string())))),
+            );
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The audit trail.
 //!
 //! - changes are recorded by [`Actor::record`] in the transaction of the change itself;
-//! - tokens handed out are recorded by [`deliveries::DeliveryWriter`], with group commit;
+//! - tokens handed out are recorded by [`deliveries::DeliveryWriter`], with group commit, and
+//!   their requests answered through [`replies`];
 //! - [`retention`] keeps the trail within its configured age;
 //! - [`queries`] reads it back for the tenant it belongs to.
 
 pub mod deliveries;
 pub mod queries;
+mod replies;
 pub mod retention;
 
 use sqlx::PgConnection;
