@@ -139,7 +139,8 @@ impl Application {
         );
         let task = |name| Task::new(name, Arc::clone(&readiness));
         let (deliveries, mut background) =
-            DeliveryWriter::start(delivery_pool(&settings)?, task("delivery_writer"));
+            DeliveryWriter::start(delivery_pool(&settings)?, task("delivery_writer"))
+                .context("could not start the delivery writers' thread")?;
         let policy = RefreshPolicy {
             skew_seconds: settings.refresh_skew_seconds,
             ahead_seconds: settings.refresh_ahead_seconds,

@@ -389,7 +389,9 @@ fn delivery(tenant: &str, seller: Option<Uuid>, application: &str) -> NewTokenDe
 
 fn delivery_writer(app: &crate::helpers::TestApp) -> DeliveryWriter {
     let readiness = Arc::new(Readiness::default());
-    DeliveryWriter::start(app.pool.clone(), Task::new("delivery_writer", readiness)).0
+    DeliveryWriter::start(app.pool.clone(), Task::new("delivery_writer", readiness))
+        .expect("the writers' thread starts")
+        .0
 }
 
 /// The checks are made once per distinct tenant, seller and application of a batch: each row of

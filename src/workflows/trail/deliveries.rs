@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -73,7 +73,12 @@ struct Pending {
 #[derive(Clone)]
 pub struct DeliveryWriter {
     queue: mpsc::Sender<Pending>,
+    /// Dropped with the last handle: the writers' thread then ends.
+    _alive: Arc<oneshot::Sender<()>>,
 }
+
+/// The name of the writers' thread (15 bytes: what `ps` and `perf` show of it).
+pub const WRITERS_THREAD: &str = "spvault-writers";
 
 impl DeliveryWriter {
     /// Connections the writers need: one each.
@@ -81,28 +86,56 @@ impl DeliveryWriter {
     /// How the writers' connections name themselves to PostgreSQL (`pg_stat_activity`).
     pub const APPLICATION_NAME: &'static str = "spvault delivery writer";
 
-    /// Starts the writers on the current runtime, each supervised as `task`: one that panics
-    /// is started again (the requests of its batch get `503`; the queue is kept).
-    pub fn start(pool: PgPool, task: Task) -> (Self, Vec<JoinHandle<()>>) {
+    /// Starts the writers on a thread of their own, each supervised as `task`: one that panics
+    /// is started again (the requests of its batch get `503`; the queue is kept). The thread
+    /// ends when the last handle to the writers is dropped.
+    ///
+    /// Their own thread, with a single-threaded runtime, because every token waits for their
+    /// commits: there, a commit's answer from PostgreSQL wakes the writer on the thread that
+    /// reads it, and the next batch's turn passes from one writer to the other without waking
+    /// another thread (on the shared multi-threaded runtime, both cost a cross-thread wake-up
+    /// between every two commits).
+    pub fn start(pool: PgPool, task: Task) -> std::io::Result<(Self, Vec<JoinHandle<()>>)> {
         let (queue, receiver) = mpsc::channel(MAX_BATCH * WRITERS * 4);
         let shared = Arc::new(Shared {
             receiver: Mutex::new(receiver),
             committing: Arc::new(Mutex::new(())),
         });
-        let writers = (0..WRITERS)
-            .map(|_| {
-                let (pool, shared, task) = (pool.clone(), Arc::clone(&shared), task.clone());
-                background::service(task.clone(), RESTART, move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let writers = {
+            let _inside = runtime.enter();
+            (0..WRITERS)
+                .map(|_| {
                     let (pool, shared, task) = (pool.clone(), Arc::clone(&shared), task.clone());
-                    async move {
-                        task.succeeded();
-                        write_batches(pool, shared).await;
-                        Ok(())
-                    }
+                    background::service(task.clone(), RESTART, move || {
+                        let (pool, shared, task) =
+                            (pool.clone(), Arc::clone(&shared), task.clone());
+                        async move {
+                            task.succeeded();
+                            write_batches(pool, shared).await;
+                            Ok(())
+                        }
+                    })
                 })
-            })
-            .collect();
-        (Self { queue }, writers)
+                .collect()
+        };
+        let (alive, all_dropped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(WRITERS_THREAD.into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = all_dropped.await;
+                })
+            })?;
+        Ok((
+            Self {
+                queue,
+                _alive: Arc::new(alive),
+            },
+            writers,
+        ))
     }
 
     /// Records one delivery; returns once it is committed.
@@ -244,4 +277,56 @@ async fn record(
 
 async fn insert(held: &mut Held, rows: &[NewTokenDelivery]) -> Result<u64, sqlx::Error> {
     token_trail::insert_token_deliveries(held.connection().await?, rows).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::*;
+    use crate::readiness::Readiness;
+
+    /// The threads of this process named `name`.
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .map(|tasks| {
+                tasks
+                    .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                    .filter(|comm| comm.trim_end() == name)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_writers_run_on_a_thread_of_their_own_that_ends_with_their_last_handle() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Nothing listens there: the writers only try to connect.
+            let pool = PgPoolOptions::new()
+                .acquire_timeout(Duration::from_millis(200))
+                .connect_lazy("postgres://postgres@127.0.0.1:1/none")
+                .unwrap();
+            let task = Task::new("delivery_writer", Arc::new(Readiness::default()));
+            let (writer, _handles) = DeliveryWriter::start(pool, task).unwrap();
+            assert_eq!(threads_named(WRITERS_THREAD), 1);
+            let second = writer.clone();
+            drop(writer);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(threads_named(WRITERS_THREAD), 1, "a handle is still held");
+            drop(second);
+            for _ in 0..100 {
+                if threads_named(WRITERS_THREAD) == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("the writers' thread outlived every handle");
+        });
+    }
 }
