@@ -300,6 +300,18 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// Whether the count of threads named `name` becomes `n` within a few seconds (a new
+    /// thread names itself once it runs).
+    async fn threads_become(name: &str, n: usize) -> bool {
+        for _ in 0..250 {
+            if threads_named(name) == n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     #[test]
     fn the_writers_run_on_a_thread_of_their_own_that_ends_with_their_last_handle() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -314,19 +326,16 @@ mod tests {
                 .unwrap();
             let task = Task::new("delivery_writer", Arc::new(Readiness::default()));
             let (writer, _handles) = DeliveryWriter::start(pool, task).unwrap();
-            assert_eq!(threads_named(WRITERS_THREAD), 1);
+            assert!(threads_become(WRITERS_THREAD, 1).await);
             let second = writer.clone();
             drop(writer);
             tokio::time::sleep(Duration::from_millis(50)).await;
             assert_eq!(threads_named(WRITERS_THREAD), 1, "a handle is still held");
             drop(second);
-            for _ in 0..100 {
-                if threads_named(WRITERS_THREAD) == 0 {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            panic!("the writers' thread outlived every handle");
+            assert!(
+                threads_become(WRITERS_THREAD, 0).await,
+                "the writers' thread outlived every handle"
+            );
         });
     }
 }
