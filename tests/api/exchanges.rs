@@ -1,11 +1,17 @@
 //! Exchanges at scale: refresh ahead of expiry, single flight by a lease (no database connection
 //! held while LWA answers), and credential replacements that always have the last word.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use spvault::amazon::lwa_client::LwaClient;
+use spvault::background::Task;
 use spvault::emulator::Behaviour;
+use spvault::readiness::Readiness;
+use spvault::workflows::tokens::{Broker, RefreshPolicy, Requester, TokenCache, Via, Want};
+use spvault::workflows::trail::deliveries::DeliveryWriter;
 use uuid::Uuid;
 
 use crate::helpers::{eventually, expect_status, spawn_app, spawn_app_with, TestApp, World};
@@ -489,4 +495,70 @@ async fn a_token_stored_by_another_replica_is_served_while_every_exchange_slot_i
     assert_eq!(served["source"], "cache");
     assert!(!slow.is_finished(), "the stored token waited for the slot");
     expect_status(slow.await.unwrap(), StatusCode::OK).await;
+}
+
+/// A caller dropped mid-exchange (a timeout around it, a shutdown) gives the lease back at once:
+/// the other callers for the seller, on any replica, need not wait for it to run out. (Over HTTP,
+/// actix-web lets a handler run on when its client hangs up, so the exchange ends on its own.)
+#[tokio::test]
+async fn a_caller_dropped_mid_exchange_gives_the_lease_back() {
+    let app = patient_app().await;
+    let world = app.world("acme").await;
+    let (seller, tenant) = seller_and_tenant(&world);
+    let readiness = Arc::new(Readiness::default());
+    let broker = Broker::new(
+        app.pool.clone(),
+        Arc::clone(&app.keystore),
+        LwaClient::new(&app.settings).unwrap(),
+        Arc::new(TokenCache::new(100)),
+        DeliveryWriter::start(app.pool.clone(), Task::new("delivery_writer", readiness))
+            .unwrap()
+            .0,
+        RefreshPolicy {
+            skew_seconds: app.settings.refresh_skew_seconds,
+            ahead_seconds: app.settings.refresh_ahead_seconds,
+            max_concurrent_exchanges: 4,
+        },
+    );
+    behave(
+        &app,
+        Behaviour {
+            hang: Some(true),
+            ..Behaviour::default()
+        },
+    );
+    let who = Requester {
+        tenant_id: tenant,
+        api_key_id: None,
+        request_id: "dropped".into(),
+        client_ip: "127.0.0.1".into(),
+        via: Via::Internal,
+    };
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        broker.seller_token(&who, seller, None, Want::default()),
+    )
+    .await;
+    assert!(dropped.is_err(), "LWA had not answered");
+    // Given back, not run out (a lease that runs out keeps its generation): the exchange took
+    // the lease, and nothing of it runs on to give it back but the drop.
+    eventually("the lease given back", || async {
+        count(
+            &app,
+            "select coalesce(max(generation), 0) from exchange_lease where cache_key = $1",
+            &world.seller_id,
+        )
+        .await
+            > 0
+    })
+    .await;
+    assert!(!lease_held(&app, &world.seller_id).await);
+    behave(
+        &app,
+        Behaviour {
+            hang: Some(false),
+            ..Behaviour::default()
+        },
+    );
+    assert_eq!(token(&app, &world).await["source"], "lwa");
 }

@@ -79,10 +79,60 @@ pub(super) enum Next {
 }
 
 /// The subject's exchange lease, held (see `db::leases`).
+///
+/// Dropped before it is settled, it is given back in the background: a caller that goes away
+/// mid-exchange (its client hung up, and the request's future was dropped with the exchange in
+/// it) would otherwise hold every replica's callers for the subject off until the lease ran out.
 pub(super) struct Lease {
     id: Uuid,
     /// How many times it was given back before this holder took it.
     generation: i64,
+    /// Where it goes back to (the pool, the subject's cache key); `None` once settled.
+    holder: Option<(PgPool, Uuid)>,
+}
+
+impl Lease {
+    fn taken(pool: &PgPool, cache_key: Uuid, id: Uuid, generation: i64) -> Self {
+        Self {
+            id,
+            generation,
+            holder: Some((pool.clone(), cache_key)),
+        }
+    }
+
+    /// Gives it back now.
+    async fn give_back(mut self) -> Result<(), sqlx::Error> {
+        if let Some((pool, cache_key)) = &self.holder {
+            leases::release_lease(pool, *cache_key, self.id).await?;
+        }
+        self.holder = None;
+        Ok(())
+    }
+
+    /// The work done holding it ended with `result`: work that succeeded gave the lease back in
+    /// its own commit; work that failed gives it back now, rather than make others wait for it to
+    /// run out.
+    async fn settle<T>(mut self, result: &Result<T, Error>) {
+        if result.is_err() {
+            let _ = self.give_back().await;
+        } else {
+            self.holder = None;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some((pool, cache_key)) = self.holder.take() else {
+            return;
+        };
+        let id = self.id;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = leases::release_lease(&pool, cache_key, id).await;
+            });
+        }
+    }
 }
 
 /// The subject's credentials and stored token, if the caller may use them, in one statement;
@@ -172,13 +222,13 @@ pub(super) async fn read(
     let lease = read
         .lease
         .zip(taken)
-        .map(|((id, _), generation)| Lease { id, generation });
+        .map(|((id, _), generation)| Lease::taken(pool, subject.cache_key(), id, generation));
     let credentials = match credentials {
         Ok(credentials) => credentials,
         Err(refused) => {
             // (The statement takes no lease for a refused caller; should it have, it goes back.)
             if let Some(lease) = lease {
-                leases::release_lease(pool, subject.cache_key(), lease.id).await?;
+                lease.give_back().await?;
             }
             return Err(refused);
         }
@@ -301,7 +351,8 @@ pub(super) enum Exchanged {
 /// Runs `job` to its end. The caller holds one of the process's exchange slots.
 pub(super) async fn run(job: Job<'_>) -> Result<Exchanged, Error> {
     let result = holding_the_lease(&job).await;
-    give_back_if_failed(job.pool, job.subject.cache_key(), job.lease.id, result).await
+    job.lease.settle(&result).await;
+    result
 }
 
 /// Runs `body` holding the lease of `cache_key` for `ttl` (see `db::leases`), given the lease's
@@ -322,24 +373,10 @@ where
     else {
         return Ok(None);
     };
-    let result = body(lease_id, generation).await;
-    give_back_if_failed(pool, cache_key, lease_id, result)
-        .await
-        .map(Some)
-}
-
-/// The work done holding a lease failed: the lease goes back rather than make others wait for it
-/// to run out (work that succeeded gave it back in its own commit).
-async fn give_back_if_failed<T>(
-    pool: &PgPool,
-    cache_key: Uuid,
-    lease_id: Uuid,
-    result: Result<T, Error>,
-) -> Result<T, Error> {
-    if result.is_err() {
-        let _ = leases::release_lease(pool, cache_key, lease_id).await;
-    }
-    result
+    let lease = Lease::taken(pool, cache_key, lease_id, generation);
+    let result = body(lease.id, lease.generation).await;
+    lease.settle(&result).await;
+    result.map(Some)
 }
 
 async fn holding_the_lease(job: &Job<'_>) -> Result<Exchanged, Error> {
