@@ -497,7 +497,7 @@ async fn a_token_stored_by_another_replica_is_served_while_every_exchange_slot_i
     expect_status(slow.await.unwrap(), StatusCode::OK).await;
 }
 
-/// A caller dropped mid-exchange (a timeout around it, a shutdown) gives the lease back at once:
+/// A caller dropped mid-exchange (a timeout around it, say) gives the lease back at once:
 /// the other callers for the seller, on any replica, need not wait for it to run out. (Over HTTP,
 /// actix-web lets a handler run on when its client hangs up, so the exchange ends on its own.)
 #[tokio::test]

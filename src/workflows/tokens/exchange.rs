@@ -80,9 +80,11 @@ pub(super) enum Next {
 
 /// The subject's exchange lease, held (see `db::leases`).
 ///
-/// Dropped before it is settled, it is given back in the background: a caller that goes away
-/// mid-exchange (its client hung up, and the request's future was dropped with the exchange in
-/// it) would otherwise hold every replica's callers for the subject off until the lease ran out.
+/// Dropped before it is settled, it is given back in the background: a caller dropped
+/// mid-exchange (by a timeout around it, say) would otherwise hold every replica's callers for
+/// the subject off until the lease ran out. (A lease dropped while its runtime shuts down runs
+/// out instead; so does one whose give-back fails. A second give-back of a lease that already
+/// went back moves its generation once more, which only makes a later holder read again.)
 pub(super) struct Lease {
     id: Uuid,
     /// How many times it was given back before this holder took it.
@@ -228,7 +230,8 @@ pub(super) async fn read(
         Err(refused) => {
             // (The statement takes no lease for a refused caller; should it have, it goes back.)
             if let Some(lease) = lease {
-                lease.give_back().await?;
+                // (Should that fail, the lease runs out: the refusal is the answer either way.)
+                let _ = lease.give_back().await;
             }
             return Err(refused);
         }

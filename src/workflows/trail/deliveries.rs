@@ -11,7 +11,7 @@
 //! commit; see BENCHMARKS.md). Only if the commit in flight takes longer than `STALL` does the
 //! next batch commit beside it, so one slow commit does not hold up every request behind it.
 //!
-//! A committed batch's answers go back through [`super::replies`]: one wake-up for each HTTP worker
+//! A committed batch's answers go back through `super::replies`: one wake-up for each HTTP worker
 //! thread, not one for each request.
 //!
 //! Each writer connects when it starts, and keeps its connection between batches: a connection
@@ -67,7 +67,7 @@ struct Shared {
 
 struct Pending {
     row: NewTokenDelivery,
-    reply: ReplyTo,
+    reply: ReplyTo<Result<(), DeliveryError>>,
 }
 
 #[derive(Clone)]
@@ -101,9 +101,28 @@ impl DeliveryWriter {
             receiver: Mutex::new(receiver),
             committing: Arc::new(Mutex::new(())),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        // The runtime is made, and dropped, on the writers' own thread: a runtime may not be
+        // dropped inside another's async context (the vault's start-up, should the thread fail).
+        let (alive, all_dropped) = oneshot::channel::<()>();
+        let (started, runtime) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(WRITERS_THREAD.into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => return drop(started.send(Err(err))),
+                };
+                let _ = started.send(Ok(runtime.handle().clone()));
+                runtime.block_on(async {
+                    let _ = all_dropped.await;
+                });
+            })?;
+        let runtime = runtime
+            .recv()
+            .map_err(|_| std::io::Error::other("the writers' thread ended at its start"))??;
         let writers = {
             let _inside = runtime.enter();
             (0..WRITERS)
@@ -121,14 +140,6 @@ impl DeliveryWriter {
                 })
                 .collect()
         };
-        let (alive, all_dropped) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(WRITERS_THREAD.into())
-            .spawn(move || {
-                runtime.block_on(async {
-                    let _ = all_dropped.await;
-                })
-            })?;
         Ok((
             Self {
                 queue,

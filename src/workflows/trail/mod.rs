@@ -2,7 +2,7 @@
 //!
 //! - changes are recorded by [`Actor::record`] in the transaction of the change itself;
 //! - tokens handed out are recorded by [`deliveries::DeliveryWriter`], with group commit, and
-//!   their requests answered through [`replies`];
+//!   their requests answered through `replies`;
 //! - [`retention`] keeps the trail within its configured age;
 //! - [`queries`] reads it back for the tenant it belongs to.
 
