@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::leases;
 use super::token_trail::{NewTokenDelivery, NewTokenIssue};
 use crate::domain::{ApplicationStatus, SellerStatus};
 
@@ -105,19 +106,16 @@ impl GrantRead<'_> {
     }
 
     fn lease_ms(&self) -> i64 {
-        self.lease.map_or(0, |(_, ttl)| {
-            i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
-        })
+        self.lease.map_or(0, |(_, ttl)| leases::ttl_millis(ttl))
     }
 }
 
 /// A seller's grant, and, as `read` asks, its exchange lease, in one statement. The lease is
 /// taken only where the exchange would go ahead: the stored token will not do, the tenant is
 /// enabled, the seller and its application are not refused by LWA, and the client id matches
-/// (as `workflows::tokens::exchange::credentials` decides from the row). `on conflict` sees the
-/// latest committed lease whatever the statement's snapshot, so `lease_taken` counts every lease
-/// given back before this one was taken, and `lease_generation` those before the snapshot in
-/// which the stored token was read.
+/// (as `workflows::tokens::exchange::read` decides from the row), by `take_exchange_lease`, as
+/// `leases::take_lease` does. `lease_taken` counts every lease given back before this one was
+/// taken; `lease_generation` those before the snapshot in which the stored token was read.
 pub async fn load_seller_grant(
     conn: impl PgExecutor<'_>,
     tenant_id: Uuid,
@@ -144,17 +142,11 @@ pub async fn load_seller_grant(
                left join exchange_lease l on l.cache_key = s.id
                where s.tenant_id = $1 and s.id = $2
            ), taken as (
-               insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
-               select g.seller_id, $1, $5, now() + make_interval(secs => $6::bigint / 1000.0)
+               select take_exchange_lease(g.seller_id, $1, $5, $6) as generation
                from g
                where $5::uuid is not null and not g.stored_fresh and not g.tenant_disabled
                  and g.seller_status = 'active' and g.application_status = 'active'
                  and ($7::text is null or g.client_id = $7)
-               on conflict (cache_key) do update
-               set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
-                   expires_at = excluded.expires_at
-               where exchange_lease.expires_at <= now()
-               returning lease_id, generation
            )
            select g.tenant_disabled as "tenant_disabled!", g.seller_id as "seller_id!",
                   g.application_id as "application_id!",
@@ -167,7 +159,7 @@ pub async fn load_seller_grant(
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
                   k.generation as "lease_taken?", g.lease_running as "lease_running!"
-           from g left join taken k on k.lease_id = $5"#,
+           from g left join taken k on true"#,
         tenant_id,
         seller_id,
         read.freshness.expires_after,
@@ -208,16 +200,10 @@ pub async fn load_application_grant(
                left join exchange_lease l on l.cache_key = $3
                where a.tenant_id = $1 and a.id = $2
            ), taken as (
-               insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
-               select $3, $1, $6, now() + make_interval(secs => $7::bigint / 1000.0)
+               select take_exchange_lease($3, $1, $6, $7) as generation
                from g
                where $6::uuid is not null and not g.stored_fresh and not g.tenant_disabled
                  and g.application_status = 'active'
-               on conflict (cache_key) do update
-               set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
-                   expires_at = excluded.expires_at
-               where exchange_lease.expires_at <= now()
-               returning lease_id, generation
            )
            select g.tenant_disabled as "tenant_disabled!", g.application_id as "application_id!",
                   g.client_id as "client_id!", g.client_secret as "sealed_client_secret!",
@@ -227,7 +213,7 @@ pub async fn load_application_grant(
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
                   k.generation as "lease_taken?", g.lease_running as "lease_running!"
-           from g left join taken k on k.lease_id = $6"#,
+           from g left join taken k on true"#,
         tenant_id,
         application_id,
         cache_key,

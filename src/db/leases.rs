@@ -13,8 +13,9 @@ use std::time::Duration;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-/// Takes the lease of `cache_key` for `ttl` unless another holder's lease is still running.
-/// When `lease_id` holds it now: the lease's generation (the number of times it was given back).
+/// Takes the lease of `cache_key` for `ttl` unless another holder's lease is still running
+/// (`take_exchange_lease`, the one rule for it). When `lease_id` holds it now: the lease's
+/// generation (the number of times it was given back).
 pub async fn take_lease(
     conn: impl PgExecutor<'_>,
     cache_key: Uuid,
@@ -22,27 +23,20 @@ pub async fn take_lease(
     lease_id: Uuid,
     ttl: Duration,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-    // `on conflict` sees the latest committed row, whatever this statement's snapshot: so the
-    // generation returned counts every lease given back before this one was taken.
-    let taken = sqlx::query!(
-        "insert into exchange_lease (cache_key, tenant_id, lease_id, expires_at)
-         values ($1, $2, $3, now() + make_interval(secs => $4::bigint / 1000.0))
-         on conflict (cache_key) do update
-         set tenant_id = excluded.tenant_id, lease_id = excluded.lease_id,
-             expires_at = excluded.expires_at
-         where exchange_lease.expires_at <= now()
-         returning lease_id, generation",
+    sqlx::query_scalar!(
+        r#"select take_exchange_lease($1, $2, $3, $4) as "generation?""#,
         cache_key,
         tenant_id,
         lease_id,
-        ttl_ms
+        ttl_millis(ttl)
     )
-    .fetch_optional(conn)
-    .await?;
-    Ok(taken
-        .filter(|row| row.lease_id == lease_id)
-        .map(|row| row.generation))
+    .fetch_one(conn)
+    .await
+}
+
+/// A lease's length as `take_exchange_lease` takes it, in milliseconds.
+pub(crate) fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Gives the lease back, if `lease_id` still holds it.
