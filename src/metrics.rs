@@ -4,11 +4,14 @@
 //! `other`), status codes, fixed outcome and task names. No tenant, seller or key identifier is
 //! ever a label: `/metrics` needs no key.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, gauge, histogram, Counter, Histogram, SharedString};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 
@@ -52,20 +55,57 @@ pub fn upkeep() {
 /// One request. `route` must be a template or a fixed name, never the raw path; `method` is the
 /// caller's, and anything but a standard method is counted as `other` (every made-up method
 /// would otherwise be a new series, kept for ever).
-pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+///
+/// A route's template is `'static`, so its series' handles are kept per thread: the request then
+/// costs two atomic updates, not two registry lookups with their labels allocated and hashed.
+pub fn record_request(route: Cow<'static, str>, method: &str, status: u16, elapsed: Duration) {
     let method = method_label(method);
-    let labels = [
-        ("route", route.to_owned()),
-        ("method", method.to_owned()),
-        ("status", status.to_string()),
-    ];
-    counter!("spvault_http_requests_total", &labels).increment(1);
-    histogram!(
+    let seconds = elapsed.as_secs_f64();
+    match route {
+        Cow::Borrowed(route) => REQUEST_SERIES.with_borrow_mut(|series| {
+            let (requests, duration) = series
+                .entry((route, method, status))
+                .or_insert_with(|| request_series(route, method, status));
+            requests.increment(1);
+            duration.record(seconds);
+        }),
+        Cow::Owned(route) => {
+            let (requests, duration) = request_series(route, method, status);
+            requests.increment(1);
+            duration.record(seconds);
+        }
+    }
+}
+
+/// A request series: its route template, method and status.
+type RequestLabels = (&'static str, &'static str, u16);
+
+thread_local! {
+    /// This thread's handles of the request series it has served: bounded like the labels are.
+    static REQUEST_SERIES: RefCell<HashMap<RequestLabels, (Counter, Histogram)>> =
+        RefCell::new(HashMap::new());
+}
+
+fn request_series(
+    route: impl Into<SharedString>,
+    method: &'static str,
+    status: u16,
+) -> (Counter, Histogram) {
+    // The handles belong to the recorder in place when they are made: make sure it is ours.
+    install();
+    let route = route.into();
+    let requests = counter!(
+        "spvault_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.to_string()
+    );
+    let duration = histogram!(
         "spvault_http_request_duration_seconds",
-        "route" => route.to_owned(),
+        "route" => route,
         "method" => method
-    )
-    .record(elapsed.as_secs_f64());
+    );
+    (requests, duration)
 }
 
 /// The methods of RFC 9110 and PATCH, as themselves; anything else as `other`.
@@ -79,9 +119,32 @@ fn method_label(method: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-/// A token request answered from memory (`hit`) or not (`miss`).
-pub fn token_cache(result: &'static str) {
-    counter!("spvault_token_cache_total", "result" => result).increment(1);
+/// A token request answered from memory or not.
+pub fn token_cache(hit: bool) {
+    static HIT: OnceLock<Counter> = OnceLock::new();
+    static MISS: OnceLock<Counter> = OnceLock::new();
+    hit_or_miss(
+        hit,
+        &HIT,
+        &MISS,
+        |result| counter!("spvault_token_cache_total", "result" => result),
+    );
+}
+
+/// The counter of a hit or a miss, made once for the process (a cache's hit is counted on every
+/// request it serves).
+fn hit_or_miss(
+    hit: bool,
+    hits: &OnceLock<Counter>,
+    misses: &OnceLock<Counter>,
+    make: impl FnOnce(&'static str) -> Counter,
+) {
+    let (cell, result) = if hit { (hits, "hit") } else { (misses, "miss") };
+    cell.get_or_init(|| {
+        install();
+        make(result)
+    })
+    .increment(1);
 }
 
 /// One exchange attempt at LWA: `issued`, `rejected` (a verdict on the credentials) or
@@ -116,9 +179,16 @@ pub fn sp_api_proxied(family: &'static str, status: Option<u16>) {
         .increment(1);
 }
 
-/// An API key found in (`hit`) or missing from (`miss`) the verification cache.
-pub fn key_cache(result: &'static str) {
-    counter!("spvault_key_cache_total", "result" => result).increment(1);
+/// An API key found in or missing from the verification cache.
+pub fn key_cache(hit: bool) {
+    static HIT: OnceLock<Counter> = OnceLock::new();
+    static MISS: OnceLock<Counter> = OnceLock::new();
+    hit_or_miss(
+        hit,
+        &HIT,
+        &MISS,
+        |result| counter!("spvault_key_cache_total", "result" => result),
+    );
 }
 
 /// Whether the invalidation listener hears notifications (it checks with its own pings).

@@ -5,6 +5,7 @@
 //! and attached to the one log line the request produces. Headers and bodies are never logged, so
 //! neither an `Authorization` header nor a secret in a body can reach the log.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -26,23 +27,40 @@ tokio::task_local! {
 pub struct RouteTemplate(pub &'static str);
 
 /// The id of the request being served. Available to handlers as an extension and an extractor.
+///
+/// Held as the header value it is echoed in: a clone (into the request's extensions, its task's
+/// scope, the response) shares the bytes instead of copying them, and a caller's own id is the
+/// very bytes of its request's header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     /// Takes the caller's id when it is 1–64 visible ASCII characters; otherwise makes a new one.
     pub fn from_header(value: Option<&HeaderValue>) -> Self {
-        let valid = value
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()));
-        match valid {
-            Some(v) => Self(v.to_owned()),
-            None => Self(uuid::Uuid::now_v7().to_string()),
+        match value {
+            Some(v)
+                if !v.is_empty()
+                    && v.len() <= 64
+                    && v.as_bytes().iter().all(u8::is_ascii_graphic) =>
+            {
+                Self(v.clone())
+            }
+            _ => {
+                let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+                Self(HeaderValue::from_str(text).expect("a UUID is a valid header value"))
+            }
         }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only visible ASCII is ever held (above), which is always a valid `str`.
+        self.0.to_str().unwrap_or("-")
+    }
+
+    /// The id as the value of the response's `x-request-id` header.
+    pub fn header_value(&self) -> HeaderValue {
+        self.0.clone()
     }
 }
 
@@ -63,7 +81,7 @@ impl actix_web::FromRequest for RequestId {
 /// The request id of the task serving the current request ("-" outside of a request).
 pub fn current_request_id() -> String {
     REQUEST_ID
-        .try_with(|id| id.0.clone())
+        .try_with(|id| id.as_str().to_owned())
         .unwrap_or_else(|_| "-".to_owned())
 }
 
@@ -106,26 +124,29 @@ pub async fn request_middleware(
         .get::<RouteTemplate>()
         .copied();
     let route = match template {
-        Some(RouteTemplate(route)) => route.to_owned(),
+        Some(RouteTemplate(route)) => Cow::Borrowed(route),
         // Services mounted whole (the docs UI) and unknown routes.
-        None => response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned()),
+        None => Cow::Owned(
+            response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".to_owned()),
+        ),
     };
     let status = response.status().as_u16();
-    crate::metrics::record_request(&route, method.as_str(), status, started.elapsed());
-    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
+    let elapsed = started.elapsed();
+    response
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, id.header_value());
     tracing::info!(
         method = %method,
         route = %route,
         status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
         request_id = id.as_str(),
         "request"
     );
+    crate::metrics::record_request(route, method.as_str(), status, elapsed);
     Ok(response)
 }
 

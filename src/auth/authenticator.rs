@@ -162,11 +162,11 @@ impl Authenticator {
         let fingerprint = self.fingerprints.fingerprint(token.as_bytes());
         let key_id = match self.verified.get(&fingerprint) {
             Some(key_id) => {
-                metrics::key_cache("hit");
+                metrics::key_cache(true);
                 key_id
             }
             None => {
-                metrics::key_cache("miss");
+                metrics::key_cache(false);
                 // A limited address waits for nothing, not even another request's verification.
                 if let Some(wait) = self.limiter.blocked_for(address) {
                     return Err(address_limited(wait));

@@ -203,7 +203,7 @@ impl Broker {
             self.refresh_if_due(who, &subject, &token);
             return self.deliver(who, &subject, &token, Source::Cache).await;
         }
-        metrics::token_cache("miss");
+        metrics::token_cache(false);
         let flight = self.flight(subject.cache_key());
         let guard = flight.lock().await;
         // The flight before this one may just have brought a token: deliver it without holding
@@ -212,7 +212,10 @@ impl Broker {
             drop(guard);
             return self.deliver(who, &subject, &token, Source::Cache).await;
         }
-        self.obtain(who, subject, want, requested_at).await
+        // Boxed: the exchange's state (LWA's HTTP call, the lease, the record) is kilobytes, and
+        // inline it would make every cached fetch's future as large, which actix moves into a box
+        // of its own on every request.
+        Box::pin(self.obtain(who, subject, want, requested_at)).await
     }
 
     pub(super) fn flight(&self, cache_key: Uuid) -> Arc<Mutex<()>> {
@@ -253,7 +256,7 @@ impl Broker {
         if token.seconds_left(Utc::now()) <= self.threshold(want) {
             return Ok(None);
         }
-        metrics::token_cache("hit");
+        metrics::token_cache(true);
         Ok(Some(token))
     }
 

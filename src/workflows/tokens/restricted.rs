@@ -146,7 +146,7 @@ impl RestrictedDataTokens {
             self.refresh_if_due(who, target, &token);
             return self.deliver(who, target, &token, Source::Cache).await;
         }
-        metrics::token_cache("miss");
+        metrics::token_cache(false);
         let flight = self
             .0
             .flights
@@ -173,7 +173,7 @@ impl RestrictedDataTokens {
         {
             return None;
         }
-        metrics::token_cache("hit");
+        metrics::token_cache(true);
         Some(token)
     }
 
