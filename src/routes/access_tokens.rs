@@ -54,7 +54,9 @@ macro_rules! token_body {
             token_type: &'static str,
             /// Seconds of life left.
             expires_in: i64,
+            #[serde(serialize_with = "crate::routes::timestamps::rfc3339")]
             expires_at: chrono::DateTime<chrono::Utc>,
+            #[serde(serialize_with = "crate::routes::timestamps::rfc3339")]
             issued_at: chrono::DateTime<chrono::Utc>,
             $(#[$source_meta])*
             source: &'static str,

@@ -17,6 +17,7 @@ pub mod restricted_data_tokens;
 pub mod sellers;
 pub mod sp_api_proxy;
 pub mod tenants;
+mod timestamps;
 pub mod token_trail;
 pub mod whoami;
 
