@@ -74,12 +74,10 @@ impl RequiredScope for AuditScope {
 }
 
 /// The bearer token of the request, if the header is `Bearer <token>`.
-fn bearer(req: &HttpRequest) -> Option<String> {
+fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The header SP-API client libraries send their token in. The SP-API proxy routes take the API
@@ -89,13 +87,13 @@ pub const AMAZON_TOKEN_HEADER: &str = "x-amz-access-token";
 /// The API key a request presents: `Authorization: Bearer <key>`, or with `amazon_header`, when
 /// no `Authorization` header is sent, the value of `x-amz-access-token`. An `Authorization`
 /// header always wins, even one that is not a bearer token (it is then refused, never
-/// second-guessed).
-fn presented_key(req: &HttpRequest, amazon_header: bool) -> Option<String> {
+/// second-guessed). Borrowed from the request: the key is never copied.
+fn presented_key(req: &HttpRequest, amazon_header: bool) -> Option<&str> {
     if req.headers().contains_key(header::AUTHORIZATION) || !amazon_header {
         return bearer(req);
     }
     let value = req.headers().get(AMAZON_TOKEN_HEADER)?.to_str().ok()?;
-    Some(value.trim().to_owned())
+    Some(value.trim())
 }
 
 /// Middleware for the routes that need an API key: authenticates the request, counts it against
@@ -125,7 +123,7 @@ async fn authenticate_then(
         Some(auth) => {
             let address = client_address(req.request());
             let key = presented_key(req.request(), amazon_header);
-            auth.authenticate(key.as_deref(), address).await
+            auth.authenticate(key, address).await
         }
         None => Err(anyhow::anyhow!("the authenticator is not configured").into()),
     };
