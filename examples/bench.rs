@@ -17,6 +17,12 @@
 //!       serve, and the probes' latency meanwhile
 //!   bench busy --url URL --key KEY --seller ID [--seconds S] [--concurrency C]
 //!       one seller's token fetched without pause for S seconds: the slowest request, and p99
+//!   bench ceiling --database URL --seed DIR [--seconds S] [--concurrency C]
+//!       the audit path alone: C tasks (64) each recording one delivery after another through
+//!       the vault's own delivery writers (its pool, statement and commit pipeline), with no
+//!       HTTP, key check or cache in front, for S seconds (15) after 2 of warm-up; the rows
+//!       committed a second are what the cached fetch could reach with C requests in flight if
+//!       everything before the delivery row cost nothing
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 use spvault::config::Settings;
+use spvault::db::token_trail::NewTokenDelivery;
 use spvault::domain::{
     ClientId, ClientSecret, DisplayName, RefreshToken, Region, SellingPartnerId, TenantName,
 };
@@ -32,6 +39,7 @@ use spvault::keystore::KeyStore;
 use spvault::workflows::credentials::applications::{self, NewApp};
 use spvault::workflows::credentials::sellers::{import as import_sellers, ImportedSeller};
 use spvault::workflows::tenancy;
+use spvault::workflows::trail::deliveries::DeliveryWriter;
 use spvault::workflows::trail::Actor;
 use spvault::workflows::Vault;
 use tokio::task::JoinSet;
@@ -68,7 +76,10 @@ async fn main() -> anyhow::Result<()> {
         Some("burst") => burst(&args).await,
         Some("wave") => wave(&args).await,
         Some("busy") => busy(&args).await,
-        _ => bail!("usage: bench seed|warm|overhead|burst|wave|busy … (see examples/bench.rs)"),
+        Some("ceiling") => ceiling(&args).await,
+        _ => bail!(
+            "usage: bench seed|warm|overhead|burst|wave|busy|ceiling … (see examples/bench.rs)"
+        ),
     }
 }
 
@@ -128,6 +139,9 @@ async fn seed(args: &[String]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("key"), issued.key.expose_secret())?;
     std::fs::write(out.join("client_id"), client_id.as_str())?;
+    std::fs::write(out.join("tenant_id"), tenant.id.to_string())?;
+    std::fs::write(out.join("application_id"), application.id.to_string())?;
+    std::fs::write(out.join("api_key_id"), issued.row.id.to_string())?;
     let ids: Vec<String> = hot_ids.iter().map(Uuid::to_string).collect();
     std::fs::write(out.join("hot_ids"), ids.join("\n") + "\n")?;
     eprintln!(
@@ -449,5 +463,84 @@ async fn busy(args: &[String]) -> anyhow::Result<()> {
         percentile_ms(latencies, 99.0),
         slowest.join(", ")
     );
+    Ok(())
+}
+
+async fn ceiling(args: &[String]) -> anyhow::Result<()> {
+    let settings = Settings::with_database(&arg(args, "--database")?);
+    let seed = std::path::PathBuf::from(arg(args, "--seed")?);
+    let id = |name: &str| -> anyhow::Result<Uuid> {
+        let text = std::fs::read_to_string(seed.join(name)).with_context(|| name.to_owned())?;
+        Ok(text.trim().parse()?)
+    };
+    let (tenant_id, application_id, api_key_id) =
+        (id("tenant_id")?, id("application_id")?, id("api_key_id")?);
+    let sellers: Arc<Vec<Uuid>> = Arc::new(
+        read_ids(&seed.join("hot_ids").to_string_lossy())?
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<_, _>>()?,
+    );
+    let seconds = arg_or(args, "--seconds", 15)? as u64;
+    let concurrency = arg_or(args, "--concurrency", 64)?;
+
+    let readiness = Arc::new(spvault::readiness::Readiness::default());
+    let task = spvault::background::Task::new("delivery_writer", readiness);
+    let (writer, _supervisors) =
+        DeliveryWriter::start(spvault::startup::delivery_pool(&settings)?, task)?;
+    let warm_up = Duration::from_secs(2);
+    let started = Instant::now();
+    let measured_until = started + warm_up + Duration::from_secs(seconds);
+    let mut tasks = JoinSet::new();
+    for n in 0..concurrency {
+        let (writer, sellers) = (writer.clone(), Arc::clone(&sellers));
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = n;
+            loop {
+                let asked = Instant::now();
+                if asked >= measured_until {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                i = (i + 7_919) % sellers.len();
+                let row = NewTokenDelivery {
+                    id: Uuid::now_v7(),
+                    tenant_id,
+                    issue_id: Uuid::now_v7(),
+                    seller_id: Some(sellers[i]),
+                    application_id,
+                    api_key_id,
+                    source: "cache",
+                    via: "v1",
+                    kind: "access_token",
+                    delivered_at: chrono::Utc::now(),
+                    request_id: Uuid::now_v7().to_string(),
+                    client_ip: "127.0.0.1".to_owned(),
+                    proxy: None,
+                };
+                writer
+                    .record(row)
+                    .await
+                    .map_err(|err| anyhow::anyhow!("{err}"))?;
+                if asked >= started + warm_up {
+                    latencies.push(asked.elapsed());
+                }
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done??);
+    }
+    let rows = latencies.len();
+    let report = serde_json::json!({
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "rows": rows,
+        "rows_per_second": rows as f64 / seconds as f64,
+        "p50_ms": percentile_ms(latencies.clone(), 50.0),
+        "p99_ms": percentile_ms(latencies, 99.0),
+    });
+    println!("{report}");
     Ok(())
 }

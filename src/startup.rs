@@ -60,8 +60,9 @@ const METRICS_UPKEEP: Schedule = Schedule {
 /// the group commits must never queue behind other work for the shared pool (a wave of
 /// exchanges, say, each making a few short statements). They make one statement only, whose
 /// generic plan (index probes per distinct tenant and seller) is as good as a custom one for any
-/// batch: planning it afresh for each batch cost more than executing a small one.
-fn delivery_pool(settings: &Settings) -> anyhow::Result<PgPool> {
+/// batch: planning it afresh for each batch cost more than executing a small one. (Public for the
+/// benchmark tool, which drives the writers alone.)
+pub fn delivery_pool(settings: &Settings) -> anyhow::Result<PgPool> {
     Ok(db::pool(
         db::connect_options(&settings.database_url)?
             .application_name(DeliveryWriter::APPLICATION_NAME)
