@@ -76,6 +76,8 @@ def main():
     burst = json.load(open(os.path.join(out, "burst.json")))
     wave = json.load(open(os.path.join(out, "wave.json")))
     busy = json.load(open(os.path.join(out, "busy.json")))
+    ceiling_path = os.path.join(out, "ceiling.json")
+    ceiling = json.load(open(ceiling_path)) if os.path.exists(ceiling_path) else None
     wave_exchanges = a.wave_exchanges[1] - a.wave_exchanges[0]
     busy_exchanges = a.busy_exchanges[1] - a.busy_exchanges[0]
     small, big_n, hot, burst_n = a.sizes
@@ -115,6 +117,8 @@ def main():
         f"| 11 | SP-API proxy's added latency (cached token, one connection): getMarketplaceParticipations through the vault vs the emulator directly | through the vault p50 {proxied['p50']:.3f} ms, p99 {proxied['p99']:.3f} ms; directly p50 {direct['p50']:.3f} ms | {added:.3f} ms added (median) | ≤ 1 ms: {yes(added <= 1)} |",
         f"| 7 | audit write path during measure 1 (64 connections) | {rows / a.seconds:,.0f} delivery rows committed/s | {rows / max(commits, 1):.1f} rows per commit | — |",
         f"| 7 | audit write path at saturation (the cached fetch at 256 connections) | {sat_rows / a.saturated_seconds:,.0f} delivery rows committed/s; p50 {saturated['p50']:.2f} ms, p99 {saturated['p99']:.2f} ms | {sat_rows / max(sat_commits, 1):.1f} rows per commit | — |",
+        (f"| 7 | the ceiling: the audit path alone, {ceiling['concurrency']} deliveries in flight through the vault's delivery writers with nothing in front (`bench ceiling`) | {ceiling['rows_per_second']:,.0f} delivery rows committed/s; p50 {ceiling['p50_ms']:.2f} ms, p99 {ceiling['p99_ms']:.2f} ms | {ceiling['rows_per_second'] / bare['rps']:.2f} × bare | — (measures 1 and 2 cannot pass it) |"
+         if ceiling else "| 7 | the ceiling | not measured: the seeding tool predates it | — | — |"),
         "",
         f"Failed requests across the run: {failures}. Raw outputs: `{out}/`.",
     ]
