@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 use spvault::config::Settings;
-use spvault::db::token_trail::NewTokenDelivery;
 use spvault::domain::{
     ClientId, ClientSecret, DisplayName, RefreshToken, Region, SellingPartnerId, TenantName,
 };
@@ -39,7 +38,7 @@ use spvault::keystore::KeyStore;
 use spvault::workflows::credentials::applications::{self, NewApp};
 use spvault::workflows::credentials::sellers::{import as import_sellers, ImportedSeller};
 use spvault::workflows::tenancy;
-use spvault::workflows::trail::deliveries::DeliveryWriter;
+use spvault::workflows::trail::deliveries::{DeliveryWriter, NewTokenDelivery};
 use spvault::workflows::trail::Actor;
 use spvault::workflows::Vault;
 use tokio::task::JoinSet;
@@ -481,6 +480,9 @@ async fn ceiling(args: &[String]) -> anyhow::Result<()> {
             .map(|s| s.parse())
             .collect::<Result<_, _>>()?,
     );
+    if sellers.is_empty() {
+        bail!("no seller ids in the seed's hot_ids");
+    }
     let seconds = arg_or(args, "--seconds", 15)? as u64;
     let concurrency = arg_or(args, "--concurrency", 64)?;
 
@@ -518,9 +520,10 @@ async fn ceiling(args: &[String]) -> anyhow::Result<()> {
                     client_ip: "127.0.0.1".to_owned(),
                     proxy: None,
                 };
-                writer
-                    .record(row)
+                // Bounded: writers that cannot reach the database retry for ever.
+                tokio::time::timeout(Duration::from_secs(30), writer.record(row))
                     .await
+                    .context("a delivery was not committed within 30 s")?
                     .map_err(|err| anyhow::anyhow!("{err}"))?;
                 if asked >= started + warm_up {
                     latencies.push(asked.elapsed());

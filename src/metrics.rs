@@ -91,7 +91,8 @@ fn request_series(
     method: &'static str,
     status: u16,
 ) -> (Counter, Histogram) {
-    // The handles belong to the recorder in place when they are made: make sure it is ours.
+    // The handles belong to the recorder in place when they are made: make sure it is ours (a
+    // no-op once the application has installed it, as it does before serving).
     install();
     let route = route.into();
     let requests = counter!(

@@ -126,12 +126,10 @@ pub async fn request_middleware(
     let route = match template {
         Some(RouteTemplate(route)) => Cow::Borrowed(route),
         // Services mounted whole (the docs UI) and unknown routes.
-        None => Cow::Owned(
-            response
-                .request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".to_owned()),
-        ),
+        None => response
+            .request()
+            .match_pattern()
+            .map_or(Cow::Borrowed("unmatched"), Cow::Owned),
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

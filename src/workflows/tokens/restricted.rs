@@ -156,7 +156,9 @@ impl RestrictedDataTokens {
             drop(guard);
             return self.deliver(who, target, &token, Source::Cache).await;
         }
-        self.obtain(who, target, want, requested_at).await
+        // Boxed, as in the broker's `serve`: the mint's state stays out of every cached fetch's
+        // future.
+        Box::pin(self.obtain(who, target, want, requested_at)).await
     }
 
     fn threshold(&self, want: Want) -> i64 {

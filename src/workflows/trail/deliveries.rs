@@ -31,7 +31,8 @@ use uuid::Uuid;
 
 use super::replies::ReplyTo;
 use crate::background::{self, Schedule, Task};
-use crate::db::token_trail::{self, NewTokenDelivery};
+use crate::db::token_trail;
+pub use crate::db::token_trail::NewTokenDelivery;
 use crate::db::{self, CHECK_IDLE_AFTER};
 
 /// How many rows one commit carries at most.
