@@ -122,30 +122,40 @@ fn method_label(method: &str) -> &'static str {
 
 /// A token request answered from memory or not.
 pub fn token_cache(hit: bool) {
-    static HIT: OnceLock<Counter> = OnceLock::new();
-    static MISS: OnceLock<Counter> = OnceLock::new();
-    hit_or_miss(
-        hit,
-        &HIT,
-        &MISS,
-        |result| counter!("spvault_token_cache_total", "result" => result),
-    );
+    static TOKEN_CACHE: HitsAndMisses = HitsAndMisses::new("spvault_token_cache_total");
+    TOKEN_CACHE.count(hit);
 }
 
-/// The counter of a hit or a miss, made once for the process (a cache's hit is counted on every
-/// request it serves).
-fn hit_or_miss(
-    hit: bool,
-    hits: &OnceLock<Counter>,
-    misses: &OnceLock<Counter>,
-    make: impl FnOnce(&'static str) -> Counter,
-) {
-    let (cell, result) = if hit { (hits, "hit") } else { (misses, "miss") };
-    cell.get_or_init(|| {
-        install();
-        make(result)
-    })
-    .increment(1);
+/// A cache's counter of hits and misses (`result` = `hit` or `miss`), each series' handle made
+/// once for the process: a hit is counted on every request the cache serves.
+struct HitsAndMisses {
+    name: &'static str,
+    hits: OnceLock<Counter>,
+    misses: OnceLock<Counter>,
+}
+
+impl HitsAndMisses {
+    const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            hits: OnceLock::new(),
+            misses: OnceLock::new(),
+        }
+    }
+
+    fn count(&self, hit: bool) {
+        let (cell, result) = if hit {
+            (&self.hits, "hit")
+        } else {
+            (&self.misses, "miss")
+        };
+        cell.get_or_init(|| {
+            // The handle belongs to the recorder in place when it is made: make sure it is ours.
+            install();
+            counter!(self.name, "result" => result)
+        })
+        .increment(1);
+    }
 }
 
 /// One exchange attempt at LWA: `issued`, `rejected` (a verdict on the credentials) or
@@ -182,14 +192,8 @@ pub fn sp_api_proxied(family: &'static str, status: Option<u16>) {
 
 /// An API key found in or missing from the verification cache.
 pub fn key_cache(hit: bool) {
-    static HIT: OnceLock<Counter> = OnceLock::new();
-    static MISS: OnceLock<Counter> = OnceLock::new();
-    hit_or_miss(
-        hit,
-        &HIT,
-        &MISS,
-        |result| counter!("spvault_key_cache_total", "result" => result),
-    );
+    static KEY_CACHE: HitsAndMisses = HitsAndMisses::new("spvault_key_cache_total");
+    KEY_CACHE.count(hit);
 }
 
 /// Whether the invalidation listener hears notifications (it checks with its own pings).
