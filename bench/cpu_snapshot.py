@@ -1,4 +1,4 @@
-"""CPU seconds used so far by program (postgres, the vault, wrk, other), from /proc.
+"""CPU seconds used so far by program (postgres, the vault, wrk, the bench tool, other), from /proc.
 
 bench/diagnose takes a snapshot before and after each load run; the difference divided by the
 requests served is the CPU each program spent per request."""
@@ -15,6 +15,8 @@ def group(comm, cmdline):
         return "postgres"
     if "spvault" in cmdline and " serve" in cmdline:
         return "vault"
+    if "examples/bench" in cmdline:
+        return "bench tool"
     if "fake-lwa" in cmdline:
         return "emulator"
     if comm == "wrk":
@@ -36,6 +38,10 @@ def snapshot():
         fields = stat[stat.rindex(")") + 2 :].split()
         ticks = int(fields[11]) + int(fields[12])  # utime + stime
         name = group(comm, cmdline)
+        if name == "postgres":
+            # cutime + cstime: the postmaster's backends and workers that have exited (an
+            # autovacuum worker, a session that ended) count in it once it has reaped them.
+            ticks += int(fields[13]) + int(fields[14])
         totals[name] = totals.get(name, 0) + ticks / TICK
     with open("/proc/stat") as f:
         cpu = [int(x) for x in f.readline().split()[1:]]
