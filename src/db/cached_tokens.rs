@@ -12,8 +12,9 @@ use super::leases;
 use super::token_trail::{NewTokenDelivery, NewTokenIssue};
 use crate::domain::{ApplicationStatus, SellerStatus};
 
-/// A stored access token (still sealed).
-#[derive(Debug, Clone)]
+/// A stored access token (still sealed). Like every row that carries sealed credentials, it has
+/// no `Debug`: nothing prints them, not even as ciphertext.
+#[derive(Clone)]
 pub struct CachedTokenRow {
     pub sealed_token: Vec<u8>,
     pub issue_id: Uuid,
@@ -22,7 +23,6 @@ pub struct CachedTokenRow {
 }
 
 /// Everything an exchange for a seller needs, with the token stored for it, if any.
-#[derive(Debug)]
 pub struct SellerGrantRow {
     pub tenant_disabled: bool,
     pub seller_id: Uuid,
@@ -49,7 +49,6 @@ pub struct SellerGrantRow {
 }
 
 /// Everything a grantless exchange needs, with the token stored for it, if any.
-#[derive(Debug)]
 pub struct ApplicationGrantRow {
     pub tenant_disabled: bool,
     pub application_id: Uuid,

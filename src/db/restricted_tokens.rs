@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::{ApplicationStatus, SellerStatus};
 
 /// What a Tokens API call for a seller needs, with the token stored under `cache_key`, if any.
-#[derive(Debug)]
+/// (No `Debug`: it carries sealed credentials.)
 pub struct RestrictedGrantRow {
     pub tenant_disabled: bool,
     pub application_id: Uuid,
