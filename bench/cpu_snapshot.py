@@ -1,7 +1,9 @@
 """CPU seconds used so far by program (postgres, the vault, wrk, the bench tool, other), from /proc.
 
-bench/diagnose takes a snapshot before and after each load run; the difference divided by the
-requests served is the CPU each program spent per request."""
+bench/diagnose and bench/ab take a snapshot before and after each load run, the difference
+divided by the requests served being the CPU each program spent per request; bench/audit-floor
+divides it by commits. Since 2026-12-01 PostgreSQL's figure includes its exited processes (the
+postmaster's reaped children), which an earlier snapshot lost: a little more than before."""
 
 import json
 import os
