@@ -1,10 +1,15 @@
 //! Sealed credentials are never printed, not even as ciphertext: no struct in `src/` that carries
 //! sealed bytes derives `Debug`, so neither `{:?}` nor a `tracing` field can show them. (A
-//! hand-written `Debug` that leaves them out is the way to print such a struct.) Plain text
-//! analysis, like `tests/architecture.rs`: it needs no build of the crate.
+//! hand-written `Debug` that leaves them out is the way to print such a struct.)
+//!
+//! What is read back from the database is `db::Sealed`, which has no `Debug`: the compiler
+//! refuses a `derive(Debug)` on anything that holds one. This test is the backstop for sealed
+//! bytes held as plain `Vec<u8>` or `&[u8]` (a row being written, a value just sealed). Plain
+//! text analysis, like `tests/architecture.rs`: it needs no build of the crate.
 //!
 //! Sealed bytes are recognised by their field's name, as the SQL of `src/db` names them: a name
-//! that starts with `sealed`, or `cached_token` (the sealed access token read with a grant).
+//! that starts with `sealed` or `wrapped` (a data key under a master key), or `cached_token` (the
+//! sealed access token read with a grant).
 
 use std::fs;
 use std::path::Path;
@@ -53,7 +58,7 @@ fn collect_rs_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// Whether a field's name says it holds sealed bytes.
 fn is_sealed_field(name: &str) -> bool {
-    name.starts_with("sealed") || name == "cached_token"
+    name.starts_with("sealed") || name.starts_with("wrapped") || name == "cached_token"
 }
 
 /// `line` without a leading visibility (`pub`, `pub(crate)`, `pub(super)`, `pub(in …)`).

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use super::sealed::Sealed;
 use crate::domain::{ApplicationStatus, BrowserUrl, ClientId, DisplayName, Limit, SolutionId};
 
 pub const NAME_CONSTRAINT: &str = "application_name_key";
@@ -170,9 +171,10 @@ pub async fn lock_current_secret(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     id: Uuid,
-) -> Result<Option<Vec<u8>>, sqlx::Error> {
+) -> Result<Option<Sealed>, sqlx::Error> {
     sqlx::query_scalar!(
-        "select client_secret from application where tenant_id = $1 and id = $2 for update",
+        r#"select client_secret as "client_secret: Sealed"
+           from application where tenant_id = $1 and id = $2 for update"#,
         tenant_id,
         id
     )

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::sealed::Sealed;
 use crate::domain::{Limit, LinkStatus};
 
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ pub struct ClaimedLinkRow {
     pub tenant_disabled: bool,
     pub application_id: Uuid,
     pub client_id: String,
-    pub sealed_client_secret: Vec<u8>,
+    pub sealed_client_secret: Sealed,
     pub region: String,
     pub marketplace_id: Option<String>,
     pub external_id: Option<String>,
@@ -140,7 +141,7 @@ pub async fn claim_state(
              and l.expires_at > now()
              and a.id = l.application_id and a.tenant_id = l.tenant_id and t.id = l.tenant_id
            returning l.id, l.tenant_id, t.disabled as tenant_disabled, l.application_id,
-                     a.client_id, a.client_secret as sealed_client_secret, l.region,
+                     a.client_id, a.client_secret as "sealed_client_secret: Sealed", l.region,
                      l.marketplace_id, l.external_id, l.return_url, l.redirect_uri"#,
         state_hash
     )

@@ -9,14 +9,15 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::leases;
+use super::sealed::Sealed;
 use super::token_trail::{NewTokenDelivery, NewTokenIssue};
 use crate::domain::{ApplicationStatus, SellerStatus};
 
-/// A stored access token (still sealed). Like every row that carries sealed credentials, it has
-/// no `Debug`: nothing prints them, not even as ciphertext.
+/// A stored access token (still sealed). Like every row that carries [`Sealed`] bytes, it has no
+/// `Debug`.
 #[derive(Clone)]
 pub struct CachedTokenRow {
-    pub sealed_token: Vec<u8>,
+    pub sealed_token: Sealed,
     pub issue_id: Uuid,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -28,13 +29,13 @@ pub struct SellerGrantRow {
     pub seller_id: Uuid,
     pub application_id: Uuid,
     pub seller_status: SellerStatus,
-    pub sealed_refresh_token: Vec<u8>,
+    pub sealed_refresh_token: Sealed,
     pub client_id: String,
-    pub sealed_client_secret: Vec<u8>,
+    pub sealed_client_secret: Sealed,
     /// The previous client secret, only while it has not expired.
-    pub sealed_previous_client_secret: Option<Vec<u8>>,
+    pub sealed_previous_client_secret: Option<Sealed>,
     pub application_status: ApplicationStatus,
-    pub cached_token: Option<Vec<u8>>,
+    pub cached_token: Option<Sealed>,
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
@@ -53,11 +54,11 @@ pub struct ApplicationGrantRow {
     pub tenant_disabled: bool,
     pub application_id: Uuid,
     pub client_id: String,
-    pub sealed_client_secret: Vec<u8>,
+    pub sealed_client_secret: Sealed,
     /// The previous client secret, only while it has not expired.
-    pub sealed_previous_client_secret: Option<Vec<u8>>,
+    pub sealed_previous_client_secret: Option<Sealed>,
     pub application_status: ApplicationStatus,
-    pub cached_token: Option<Vec<u8>>,
+    pub cached_token: Option<Sealed>,
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
@@ -150,11 +151,11 @@ pub async fn load_seller_grant(
            select g.tenant_disabled as "tenant_disabled!", g.seller_id as "seller_id!",
                   g.application_id as "application_id!",
                   g.seller_status as "seller_status!: SellerStatus",
-                  g.refresh_token as "sealed_refresh_token!", g.client_id as "client_id!",
-                  g.client_secret as "sealed_client_secret!",
-                  g.previous_client_secret as "sealed_previous_client_secret?",
+                  g.refresh_token as "sealed_refresh_token!: Sealed", g.client_id as "client_id!",
+                  g.client_secret as "sealed_client_secret!: Sealed",
+                  g.previous_client_secret as "sealed_previous_client_secret?: Sealed",
                   g.application_status as "application_status!: ApplicationStatus",
-                  g.sealed_token as "cached_token?", g.issue_id as "cached_issue_id?",
+                  g.sealed_token as "cached_token?: Sealed", g.issue_id as "cached_issue_id?",
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
                   k.generation as "lease_taken?", g.lease_running as "lease_running!"
@@ -205,10 +206,10 @@ pub async fn load_application_grant(
                  and g.application_status = 'active'
            )
            select g.tenant_disabled as "tenant_disabled!", g.application_id as "application_id!",
-                  g.client_id as "client_id!", g.client_secret as "sealed_client_secret!",
-                  g.previous_client_secret as "sealed_previous_client_secret?",
+                  g.client_id as "client_id!", g.client_secret as "sealed_client_secret!: Sealed",
+                  g.previous_client_secret as "sealed_previous_client_secret?: Sealed",
                   g.application_status as "application_status!: ApplicationStatus",
-                  g.sealed_token as "cached_token?", g.issue_id as "cached_issue_id?",
+                  g.sealed_token as "cached_token?: Sealed", g.issue_id as "cached_issue_id?",
                   g.issued_at as "cached_issued_at?", g.expires_at as "cached_expires_at?",
                   g.stored_fresh as "stored_fresh!", g.generation as "lease_generation?",
                   k.generation as "lease_taken?", g.lease_running as "lease_running!"

@@ -3,11 +3,12 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-#[derive(Debug)]
+use super::sealed::Sealed;
+
 pub struct WrappedKeyRow {
     pub tenant_id: Uuid,
     pub master_key_id: i32,
-    pub wrapped_key: Vec<u8>,
+    pub wrapped_key: Sealed,
 }
 
 pub async fn find_master_key_check(
@@ -43,8 +44,9 @@ pub async fn insert_master_key_check(
 pub async fn sample_per_master_key(pool: &PgPool) -> Result<Vec<WrappedKeyRow>, sqlx::Error> {
     sqlx::query_as!(
         WrappedKeyRow,
-        "select distinct on (master_key_id) tenant_id, master_key_id, wrapped_key
-         from tenant_data_key order by master_key_id, tenant_id"
+        r#"select distinct on (master_key_id) tenant_id, master_key_id,
+                  wrapped_key as "wrapped_key: Sealed"
+           from tenant_data_key order by master_key_id, tenant_id"#
     )
     .fetch_all(pool)
     .await
@@ -74,7 +76,8 @@ pub async fn find_data_key(
 ) -> Result<Option<WrappedKeyRow>, sqlx::Error> {
     sqlx::query_as!(
         WrappedKeyRow,
-        "select tenant_id, master_key_id, wrapped_key from tenant_data_key where tenant_id = $1",
+        r#"select tenant_id, master_key_id, wrapped_key as "wrapped_key: Sealed"
+           from tenant_data_key where tenant_id = $1"#,
         tenant_id
     )
     .fetch_optional(pool)
@@ -90,8 +93,8 @@ pub async fn lock_keys_to_rewrap(
 ) -> Result<Vec<WrappedKeyRow>, sqlx::Error> {
     sqlx::query_as!(
         WrappedKeyRow,
-        "select tenant_id, master_key_id, wrapped_key from tenant_data_key
-         where master_key_id <> $1 order by tenant_id limit $2 for update skip locked",
+        r#"select tenant_id, master_key_id, wrapped_key as "wrapped_key: Sealed" from tenant_data_key
+           where master_key_id <> $1 order by tenant_id limit $2 for update skip locked"#,
         current,
         limit
     )

@@ -10,6 +10,7 @@ pub mod data_keys;
 pub mod leases;
 pub mod notify;
 pub mod restricted_tokens;
+mod sealed;
 pub mod sellers;
 mod statuses;
 pub mod tenants;
@@ -22,6 +23,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres};
+
+pub use sealed::Sealed;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::sealed::Sealed;
 use crate::domain::{ApplicationStatus, SellerStatus};
 
 /// What a Tokens API call for a seller needs, with the token stored under `cache_key`, if any.
-/// (No `Debug`: it carries sealed credentials.)
 pub struct RestrictedGrantRow {
     pub tenant_disabled: bool,
     pub application_id: Uuid,
@@ -21,9 +21,9 @@ pub struct RestrictedGrantRow {
     pub seller_status: SellerStatus,
     pub application_status: ApplicationStatus,
     /// As sealed: the fence of the commit checks they are still the seller's.
-    pub sealed_refresh_token: Vec<u8>,
-    pub sealed_client_secret: Vec<u8>,
-    pub cached_token: Option<Vec<u8>>,
+    pub sealed_refresh_token: Sealed,
+    pub sealed_client_secret: Sealed,
+    pub cached_token: Option<Sealed>,
     pub cached_issue_id: Option<Uuid>,
     pub cached_issued_at: Option<DateTime<Utc>>,
     pub cached_expires_at: Option<DateTime<Utc>>,
@@ -42,9 +42,9 @@ pub async fn load_restricted_grant(
         r#"select t.disabled as tenant_disabled, s.application_id, a.client_id, s.region,
                   a.sandbox, s.status as "seller_status: SellerStatus",
                   a.status as "application_status: ApplicationStatus",
-                  s.refresh_token as sealed_refresh_token,
-                  a.client_secret as sealed_client_secret,
-                  c.sealed_token as "cached_token?", c.issue_id as "cached_issue_id?",
+                  s.refresh_token as "sealed_refresh_token: Sealed",
+                  a.client_secret as "sealed_client_secret: Sealed",
+                  c.sealed_token as "cached_token?: Sealed", c.issue_id as "cached_issue_id?",
                   c.issued_at as "cached_issued_at?", c.expires_at as "cached_expires_at?",
                   l.generation as "lease_generation?"
            from seller s

@@ -44,7 +44,7 @@ use crate::db::cached_tokens::{
     self as store, CachedTokenRow, Fence, Freshness, GrantRead, NewToken,
 };
 use crate::db::token_trail::{self, NewTokenDelivery, NewTokenIssue};
-use crate::db::{self, leases};
+use crate::db::{self, leases, Sealed};
 use crate::domain::{ApplicationStatus, CredentialKind, SellerStatus};
 use crate::invalidation::{self, Invalidation};
 use crate::keystore::{places, KeyStore, SecretError};
@@ -56,10 +56,10 @@ use crate::workflows::Error;
 pub(super) struct Credentials {
     pub(super) application_id: Uuid,
     pub(super) client_id: String,
-    sealed_client_secret: Vec<u8>,
+    sealed_client_secret: Sealed,
     /// The previous client secret, while it has not expired.
-    sealed_previous_client_secret: Option<Vec<u8>>,
-    sealed_refresh_token: Option<Vec<u8>>,
+    sealed_previous_client_secret: Option<Sealed>,
+    sealed_refresh_token: Option<Sealed>,
     pub(super) stored: Option<CachedTokenRow>,
     /// The generation of the subject's exchange lease when this was read (see `db::leases`).
     lease_generation: i64,
@@ -781,7 +781,7 @@ pub(super) fn delivery_row(
 
 /// The stored token of a row read with its four columns, if there is one.
 pub(super) fn stored_row(
-    sealed: Option<Vec<u8>>,
+    sealed: Option<Sealed>,
     issue_id: Option<Uuid>,
     issued_at: Option<DateTime<Utc>>,
     expires_at: Option<DateTime<Utc>>,
@@ -808,7 +808,7 @@ mod tests {
 
     fn stored(issued_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> CachedTokenRow {
         CachedTokenRow {
-            sealed_token: vec![],
+            sealed_token: Sealed::new(vec![]),
             issue_id: Uuid::now_v7(),
             issued_at,
             expires_at,
