@@ -33,7 +33,7 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use self::mint::{Job, Minted, Seen, Target, LONGEST_QUEUE};
+use self::mint::{Ask, Job, Minted, Seen, Target, LONGEST_QUEUE};
 use super::broker::{Broker, RefreshPolicy};
 use super::cache::{CachedToken, Generation, TokenCache};
 use super::exchange::{self, usable};
@@ -209,18 +209,13 @@ impl RestrictedDataTokens {
                 }
                 return self.deliver(who, target, &token, Source::Cache).await;
             }
-            let deliver = who.via.broker_records();
-            let minted = self
-                .mint(
-                    who,
-                    target,
-                    &seen,
-                    want,
-                    requested_at,
-                    deliver,
-                    !refreshed_access_token,
-                )
-                .await?;
+            let ask = Ask {
+                want,
+                requested_at,
+                deliver: who.via.broker_records(),
+                retry_allowed: !refreshed_access_token,
+            };
+            let minted = self.mint(who, target, &seen, ask).await?;
             match minted {
                 Minted::Busy if waiting_since.elapsed() < self.0.lease => {
                     tokio::time::sleep(wait).await;
@@ -258,16 +253,12 @@ impl RestrictedDataTokens {
 
     /// One call of the Tokens API ([`mint`]), after `seen` was read: first the seller's access
     /// token (holding nothing: no lease, no slot, no turn).
-    #[allow(clippy::too_many_arguments)]
     async fn mint(
         &self,
         who: &Requester,
         target: Target<'_>,
         seen: &Seen,
-        want: Want,
-        requested_at: DateTime<Utc>,
-        deliver: bool,
-        retry_allowed: bool,
+        ask: Ask,
     ) -> Result<Minted, Error> {
         let access = self
             .access_token(who, target.seller_id, Want::default())
@@ -286,12 +277,9 @@ impl RestrictedDataTokens {
             target,
             seen,
             access_token: &access.token,
-            want,
-            requested_at,
-            threshold: self.threshold(want),
+            ask,
+            threshold: self.threshold(ask.want),
             lease: self.0.lease,
-            deliver,
-            retry_allowed,
         })
         .await
     }
@@ -405,18 +393,13 @@ impl RestrictedDataTokens {
         }
         let mut refreshed_access_token = false;
         loop {
-            match self
-                .mint(
-                    who,
-                    target,
-                    &seen,
-                    want,
-                    Utc::now(),
-                    false,
-                    !refreshed_access_token,
-                )
-                .await?
-            {
+            let ask = Ask {
+                want,
+                requested_at: Utc::now(),
+                deliver: false,
+                retry_allowed: !refreshed_access_token,
+            };
+            match self.mint(who, target, &seen, ask).await? {
                 Minted::Issued { token, .. } => {
                     self.0.cache.insert(target.key, Arc::new(token), read_at);
                 }

@@ -152,12 +152,18 @@ pub(super) struct Job<'a> {
     pub(super) seen: &'a Seen,
     /// The seller's access token, for the vault's own use.
     pub(super) access_token: &'a SecretString,
-    pub(super) want: Want,
-    pub(super) requested_at: DateTime<Utc>,
+    pub(super) ask: Ask,
     /// Stored RDTs with this many seconds left or less are not handed out.
     pub(super) threshold: i64,
     /// How long the lease lasts: longer than the longest queue and call.
     pub(super) lease: Duration,
+}
+
+/// What one call of the Tokens API is for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ask {
+    pub(super) want: Want,
+    pub(super) requested_at: DateTime<Utc>,
     /// Whether the new RDT goes to `who` (and so is recorded as delivered), or only into the
     /// caches (a refresh ahead of expiry).
     pub(super) deliver: bool,
@@ -188,8 +194,9 @@ async fn holding_the_lease(
         who,
         target,
         seen,
-        want,
-        requested_at,
+        ask: Ask {
+            want, requested_at, ..
+        },
         threshold,
         ..
     } = *job;
@@ -277,7 +284,7 @@ async fn record(
             leases::release_lease(&mut *tx, target.key, lease_id).await?;
             tx.commit().await?;
             return Ok(match failure {
-                f if job.retry_allowed && refused_access_token(&f) => Minted::StaleAccessToken,
+                f if job.ask.retry_allowed && refused_access_token(&f) => Minted::StaleAccessToken,
                 SpApiFailure::Refused { status, errors } => Minted::Refused { status, errors },
                 SpApiFailure::Unavailable(why) => Minted::Unavailable(why),
             });
@@ -306,6 +313,7 @@ async fn record(
         expires_at,
     };
     let delivery = job
+        .ask
         .deliver
         .then(|| exchange::delivery_row(who, &target.seller(), &token, Source::SpApi, KIND));
     let recorded = record_new_token(
