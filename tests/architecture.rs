@@ -12,8 +12,11 @@
 //! cheap and keeps working while the crate itself does not compile.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fs;
 use std::path::Path;
+
+#[path = "support/source_tree.rs"]
+mod source_tree;
+use source_tree::collect_rs_files;
 
 /// The architecture, drawn once: layers top first, each a list of module paths.
 ///
@@ -131,25 +134,6 @@ fn read_tree() -> Vec<(String, String)> {
         root.display()
     );
     files
-}
-
-fn collect_rs_files(root: &Path, dir: &str, recurse: bool, out: &mut Vec<(String, String)>) {
-    // A missing directory (no `examples/`) simply has nothing to check.
-    let Ok(entries) = fs::read_dir(root.join(dir)) else {
-        return;
-    };
-    for entry in entries {
-        let entry = entry.expect("readable directory entry");
-        let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
-        if entry.file_type().expect("file type").is_dir() {
-            if recurse {
-                collect_rs_files(root, &path, true, out);
-            }
-        } else if path.ends_with(".rs") {
-            let source = fs::read_to_string(entry.path()).expect("readable source file");
-            out.push((path, source));
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

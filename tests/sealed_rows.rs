@@ -11,31 +11,27 @@
 //! that starts with `sealed` or `wrapped` (a data key under a master key), or `cached_token` (the
 //! sealed access token read with a grant).
 
-use std::fs;
 use std::path::Path;
+
+#[path = "support/source_tree.rs"]
+mod source_tree;
 
 #[test]
 fn no_struct_with_sealed_fields_derives_debug() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    collect_rs_files(&root.join("src"), &mut files);
+    source_tree::collect_rs_files(root, "src", true, &mut files);
     assert!(
         files.len() > 50,
         "found only {} source files under src/",
         files.len()
     );
     let mut found = Vec::new();
-    for path in files {
-        let source = fs::read_to_string(&path).expect("readable source file");
-        let name = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+    for (path, source) in files {
         found.extend(
             debug_structs_with_sealed_fields(&source)
                 .into_iter()
-                .map(|s| format!("{name}: {s}")),
+                .map(|s| format!("{path}: {s}")),
         );
     }
     assert!(
@@ -43,17 +39,6 @@ fn no_struct_with_sealed_fields_derives_debug() {
         "these structs derive Debug but hold sealed credentials:\n{}",
         found.join("\n")
     );
-}
-
-fn collect_rs_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).expect("readable source directory") {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            collect_rs_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
 }
 
 /// Whether a field's name says it holds sealed bytes.
