@@ -38,6 +38,7 @@ use spvault::keystore::KeyStore;
 use spvault::workflows::credentials::applications::{self, NewApp};
 use spvault::workflows::credentials::sellers::{import as import_sellers, ImportedSeller};
 use spvault::workflows::tenancy;
+use spvault::workflows::tokens::{Source, Via};
 use spvault::workflows::trail::deliveries::{DeliveryWriter, NewTokenDelivery};
 use spvault::workflows::trail::Actor;
 use spvault::workflows::Vault;
@@ -512,8 +513,8 @@ async fn ceiling(args: &[String]) -> anyhow::Result<()> {
                     seller_id: Some(sellers[i]),
                     application_id,
                     api_key_id,
-                    source: "cache",
-                    via: "v1",
+                    source: Source::Cache.as_str(),
+                    via: Via::V1.as_str(),
                     kind: "access_token",
                     delivered_at: chrono::Utc::now(),
                     request_id: Uuid::now_v7().to_string(),

@@ -14,7 +14,9 @@ use sqlx::{Decode, Postgres, Type};
 pub struct Sealed(Vec<u8>);
 
 impl Sealed {
-    pub fn new(bytes: Vec<u8>) -> Self {
+    /// Only tests make one: the vault's come from the database.
+    #[cfg(test)]
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }
 }
@@ -23,12 +25,6 @@ impl Deref for Sealed {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl AsRef<[u8]> for Sealed {
-    fn as_ref(&self) -> &[u8] {
         &self.0
     }
 }
